@@ -1,0 +1,92 @@
+//! The plain-data contract between the engine (`Scheduler`) and the runner
+//! (`ModelRunner`). Nothing here holds a tensor, a lock or a channel: a batch can be
+//! printed, compared in tests and serialized.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{BlockId, SeqId};
+use crate::sampling::SamplingParams;
+
+/// Everything the runner needs for one engine step: one forward pass over all
+/// scheduled tokens of all sequences (prefill chunks and decodes together).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduledBatch {
+    /// Sequences advanced in this step, in the order their tokens are laid out.
+    pub seqs: Vec<ScheduledSeq>,
+    /// Tokens per KV block.
+    pub block_size: usize,
+}
+
+impl ScheduledBatch {
+    /// Total number of new tokens computed in this step (the forward pass's rows).
+    pub fn num_tokens(&self) -> usize {
+        self.seqs.iter().map(|s| s.token_ids.len()).sum()
+    }
+
+    /// Whether nothing was scheduled.
+    pub fn is_empty(&self) -> bool {
+        self.seqs.is_empty()
+    }
+}
+
+/// One sequence's share of a step.
+///
+/// ```text
+///  | already computed (in KV cache) |  token_ids (computed now)  |
+///  0                     num_computed_tokens          num_computed_tokens + token_ids.len()
+/// ```
+/// Positions of the new tokens are `num_computed_tokens..num_computed_tokens + len`.
+/// Their K/V go to slots `block_table[pos / block_size] * block_size + pos % block_size`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduledSeq {
+    pub seq_id: SeqId,
+    /// The tokens whose K/V are computed in this step (a prompt chunk, or one decode token).
+    pub token_ids: Vec<u32>,
+    /// Tokens of this sequence already in the KV cache.
+    pub num_computed_tokens: usize,
+    /// The sequence's block table, covering at least
+    /// `num_computed_tokens + token_ids.len()` positions.
+    pub block_table: Vec<BlockId>,
+    /// Present when this step reaches the end of the sequence's known tokens, so the
+    /// logits at its last new token must be sampled.
+    pub sample: Option<SampleSpec>,
+}
+
+/// What the sampler needs for one sequence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SampleSpec {
+    pub params: Arc<SamplingParams>,
+    /// Index of the output token being sampled (0 for the first). With `params.seed`
+    /// it keys the counter-based RNG, so a sample never depends on batch composition
+    /// or on a preemption.
+    pub output_index: usize,
+    /// Prompt and output tokens so far, only when `params.needs_history()`.
+    pub history: Option<TokenHistory>,
+}
+
+/// Token history for penalties.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenHistory {
+    pub prompt: Arc<[u32]>,
+    pub output: Vec<u32>,
+}
+
+/// The runner's answer to a `ScheduledBatch`: one sampled token per sequence that had
+/// a `SampleSpec`, in batch order.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct StepOutput {
+    pub sampled: Vec<SampledToken>,
+}
+
+/// One generated token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SampledToken {
+    pub seq_id: SeqId,
+    pub token_id: u32,
+    /// Natural-log probability of `token_id` (see the sampler for raw vs processed).
+    pub logprob: f32,
+    /// The `k` most likely tokens with their log-probabilities, when requested.
+    pub top_logprobs: Vec<(u32, f32)>,
+}

@@ -1,0 +1,1 @@
+//! ponder-runner: ModelRunner and Sampler.
