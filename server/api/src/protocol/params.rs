@@ -1,0 +1,242 @@
+//! Generation parameters shared by `/v1/chat/completions` and `/v1/completions`:
+//! sampling knobs, stops, streaming options and the reasoning extensions, validated
+//! field by field (ranges follow OpenAI and vLLM).
+
+use ponder_engine::SamplingParams;
+use serde_json::{Map, Value};
+
+use super::fields::{as_token_id, Fields};
+use crate::error::ApiError;
+
+/// Most `n` one request may ask for.
+pub const MAX_N: i64 = 128;
+/// Most stop strings one request may carry (OpenAI's limit).
+pub const MAX_STOP_STRINGS: usize = 4;
+/// Most `top_logprobs` per token (OpenAI's limit).
+pub const MAX_TOP_LOGPROBS: i64 = 20;
+
+/// Server-side defaults for sampling, from the model's `generation_config.json`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SamplingDefaults {
+    pub temperature: f32,
+    pub top_p: f32,
+    /// `None`: top-k disabled.
+    pub top_k: Option<usize>,
+}
+
+impl Default for SamplingDefaults {
+    /// OpenAI's defaults: temperature 1, no nucleus or top-k truncation.
+    fn default() -> Self {
+        Self { temperature: 1.0, top_p: 1.0, top_k: None }
+    }
+}
+
+/// `reasoning_effort`, mapped by the server to a thinking budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReasoningEffort {
+    Low,
+    Medium,
+    High,
+}
+
+/// The reasoning extensions of a request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReasoningOptions {
+    /// `include_reasoning` (default true): false generates reasoning but does not return it.
+    pub include_reasoning: bool,
+    /// `max_reasoning_tokens` (alias `thinking_token_budget`): the thinking budget.
+    pub max_reasoning_tokens: Option<usize>,
+    pub effort: Option<ReasoningEffort>,
+}
+
+/// Validated generation parameters of one request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerationParams {
+    /// Samples per prompt (`n`).
+    pub n: usize,
+    /// `max_completion_tokens` or `max_tokens`; `None`: the rest of the context window.
+    pub max_tokens: Option<usize>,
+    pub temperature: Option<f32>,
+    pub top_p: Option<f32>,
+    /// `top_k` as sent: `Some(k)` with `k >= 1`, `None` when absent; -1 and 0 disable.
+    pub top_k: Option<Option<usize>>,
+    pub min_p: f32,
+    pub presence_penalty: f32,
+    pub frequency_penalty: f32,
+    pub repetition_penalty: f32,
+    pub seed: Option<u64>,
+    /// Stop strings (applied on text, outside the engine).
+    pub stop: Vec<String>,
+    pub stop_token_ids: Vec<u32>,
+    pub ignore_eos: bool,
+    pub min_tokens: usize,
+    pub logit_bias: Vec<(u32, f32)>,
+    /// Top log-probabilities per token: `None` no logprobs, `Some(0)` sampled token only.
+    pub logprobs: Option<usize>,
+    pub stream: bool,
+    /// `stream_options.include_usage`.
+    pub include_usage: bool,
+    pub skip_special_tokens: bool,
+    /// vLLM's `return_token_ids`: `prompt_token_ids` and per-choice `token_ids`.
+    pub return_token_ids: bool,
+    pub reasoning: ReasoningOptions,
+}
+
+impl GenerationParams {
+    /// Reads and validates every shared field. `logprobs` is endpoint-specific and left `None`.
+    pub fn parse(f: &Fields) -> Result<Self, ApiError> {
+        let max_tokens = match f.count("max_completion_tokens", 1)? {
+            Some(n) => Some(n),
+            None => f.count("max_tokens", 1)?,
+        };
+        let min_tokens = f.count("min_tokens", 0)?.unwrap_or(0);
+        if let Some(max) = max_tokens {
+            if min_tokens > max {
+                return Err(ApiError::invalid("min_tokens", format!("`min_tokens` ({min_tokens}) must not exceed `max_tokens` ({max}).")));
+            }
+        }
+        let stream = f.bool("stream")?.unwrap_or(false);
+        let include_usage = match f.object("stream_options")? {
+            Some(opts) => parse_include_usage(opts)?,
+            None => false,
+        };
+        Ok(Self {
+            n: f.int_in("n", 1, MAX_N)?.unwrap_or(1) as usize,
+            max_tokens,
+            temperature: f.number_in("temperature", 0.0, 2.0)?.map(|x| x as f32),
+            top_p: f.number_in("top_p", f64::MIN_POSITIVE, 1.0)?.map(|x| x as f32),
+            top_k: f.int_in("top_k", -1, i64::MAX)?.map(|k| (k > 0).then_some(k as usize)),
+            min_p: f.number_in("min_p", 0.0, 1.0)?.unwrap_or(0.0) as f32,
+            presence_penalty: f.number_in("presence_penalty", -2.0, 2.0)?.unwrap_or(0.0) as f32,
+            frequency_penalty: f.number_in("frequency_penalty", -2.0, 2.0)?.unwrap_or(0.0) as f32,
+            repetition_penalty: f.number_above("repetition_penalty", 0.0)?.unwrap_or(1.0) as f32,
+            seed: f.int_in("seed", i64::MIN, i64::MAX)?.map(|s| s as u64),
+            stop: parse_stop(f)?,
+            stop_token_ids: f.token_ids("stop_token_ids")?.unwrap_or_default(),
+            ignore_eos: f.bool("ignore_eos")?.unwrap_or(false),
+            min_tokens,
+            logit_bias: parse_logit_bias(f)?,
+            logprobs: None,
+            stream,
+            include_usage,
+            skip_special_tokens: f.bool("skip_special_tokens")?.unwrap_or(true),
+            return_token_ids: f.bool("return_token_ids")?.unwrap_or(false),
+            reasoning: parse_reasoning(f)?,
+        })
+        .and_then(|p| validate_known_extras(f).map(|()| p))
+    }
+
+    /// The engine's parameters for one sample, `seed` already derived for it.
+    ///
+    /// `max_tokens` is the resolved budget (already clamped to the context window).
+    pub fn sampling_params(&self, defaults: &SamplingDefaults, max_tokens: usize, seed: u64) -> SamplingParams {
+        SamplingParams {
+            temperature: self.temperature.unwrap_or(defaults.temperature),
+            top_p: self.top_p.unwrap_or(defaults.top_p),
+            top_k: self.top_k.unwrap_or(defaults.top_k),
+            min_p: self.min_p,
+            repetition_penalty: self.repetition_penalty,
+            presence_penalty: self.presence_penalty,
+            frequency_penalty: self.frequency_penalty,
+            logit_bias: self.logit_bias.clone(),
+            seed,
+            max_tokens,
+            min_tokens: self.min_tokens.min(max_tokens),
+            stop_token_ids: self.stop_token_ids.clone(),
+            ignore_eos: self.ignore_eos,
+            logprobs: self.logprobs,
+        }
+    }
+
+    /// Checks token ids against the vocabulary (an out-of-range id is a 400, not a crash).
+    pub fn check_vocab(&self, vocab_size: usize) -> Result<(), ApiError> {
+        if let Some(id) = self.stop_token_ids.iter().find(|&&id| id as usize >= vocab_size) {
+            return Err(ApiError::invalid("stop_token_ids", format!("Token id {id} is outside the vocabulary (size {vocab_size}).")));
+        }
+        if let Some((id, _)) = self.logit_bias.iter().find(|(id, _)| *id as usize >= vocab_size) {
+            return Err(ApiError::invalid("logit_bias", format!("Token id {id} is outside the vocabulary (size {vocab_size}).")));
+        }
+        Ok(())
+    }
+}
+
+fn parse_include_usage(opts: &Map<String, Value>) -> Result<bool, ApiError> {
+    match opts.get("include_usage") {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(ApiError::invalid("stream_options.include_usage", "`stream_options.include_usage` must be a boolean.")),
+    }
+}
+
+/// `stop`: a string or a list of at most four non-empty strings.
+fn parse_stop(f: &Fields) -> Result<Vec<String>, ApiError> {
+    let bad = |msg: &str| ApiError::invalid("stop", msg.to_string());
+    let stops = match f.get("stop") {
+        None => return Ok(Vec::new()),
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| bad("`stop` must be a string or a list of strings.")))
+            .collect::<Result<Vec<_>, _>>()?,
+        Some(_) => return Err(bad("`stop` must be a string or a list of strings.")),
+    };
+    if stops.len() > MAX_STOP_STRINGS {
+        return Err(bad("`stop` may hold at most 4 strings."));
+    }
+    if stops.iter().any(String::is_empty) {
+        return Err(bad("`stop` strings must not be empty."));
+    }
+    Ok(stops)
+}
+
+/// `logit_bias`: `{"<token id>": bias}` with bias in `[-100, 100]`.
+fn parse_logit_bias(f: &Fields) -> Result<Vec<(u32, f32)>, ApiError> {
+    let Some(map) = f.object("logit_bias")? else { return Ok(Vec::new()) };
+    let mut bias = Vec::with_capacity(map.len());
+    for (key, value) in map {
+        let id: u32 = key
+            .parse()
+            .map_err(|_| ApiError::invalid("logit_bias", format!("`logit_bias` keys must be token ids, got {key:?}.")))?;
+        let b = value
+            .as_f64()
+            .filter(|b| (-100.0..=100.0).contains(b))
+            .ok_or_else(|| ApiError::invalid("logit_bias", format!("`logit_bias` values must be numbers in [-100, 100] (token {key}).")))?;
+        bias.push((id, b as f32));
+    }
+    bias.sort_by_key(|(id, _)| *id);
+    Ok(bias)
+}
+
+fn parse_reasoning(f: &Fields) -> Result<ReasoningOptions, ApiError> {
+    let budget = match f.count("max_reasoning_tokens", 0)? {
+        Some(n) => Some(n),
+        None => f.count("thinking_token_budget", 0)?,
+    };
+    let effort = f.enumeration("reasoning_effort", &["low", "medium", "high"])?.map(|e| match e {
+        "low" => ReasoningEffort::Low,
+        "medium" => ReasoningEffort::Medium,
+        _ => ReasoningEffort::High,
+    });
+    Ok(ReasoningOptions {
+        include_reasoning: f.bool("include_reasoning")?.unwrap_or(true),
+        max_reasoning_tokens: budget,
+        effort,
+    })
+}
+
+/// Known fields that only need their type checked here (used elsewhere or reserved).
+fn validate_known_extras(f: &Fields) -> Result<(), ApiError> {
+    f.str("user")?;
+    f.object("chat_template_kwargs")?;
+    f.enumeration("logprobs_mode", &["raw", "processed"])?;
+    Ok(())
+}
+
+/// A token id list from a JSON array, `None` if any element is not a token id.
+pub fn token_id_list(items: &[Value]) -> Option<Vec<u32>> {
+    items.iter().map(as_token_id).collect()
+}
+
+#[cfg(test)]
+#[path = "params_tests.rs"]
+mod tests;

@@ -1,0 +1,104 @@
+use super::*;
+use serde_json::json;
+
+fn parse(body: Value) -> Result<GenerationParams, ApiError> {
+    GenerationParams::parse(&Fields::new(&body).unwrap())
+}
+
+fn param_of(body: Value) -> String {
+    parse(body).unwrap_err().param.unwrap_or_default()
+}
+
+#[test]
+fn an_empty_body_gives_openai_defaults() {
+    let p = parse(json!({})).unwrap();
+    assert_eq!(p.n, 1);
+    assert_eq!(p.max_tokens, None);
+    assert!(p.skip_special_tokens);
+    assert!(p.reasoning.include_reasoning);
+    let sp = p.sampling_params(&SamplingDefaults::default(), 10, 7);
+    assert_eq!((sp.temperature, sp.top_p, sp.top_k, sp.max_tokens, sp.seed), (1.0, 1.0, None, 10, 7));
+}
+
+#[test]
+fn out_of_range_values_are_rejected_naming_the_field() {
+    assert_eq!(param_of(json!({"temperature": "hot"})), "temperature");
+    assert_eq!(param_of(json!({"temperature": 2.5})), "temperature");
+    assert_eq!(param_of(json!({"top_p": 0})), "top_p");
+    assert_eq!(param_of(json!({"top_k": -2})), "top_k");
+    assert_eq!(param_of(json!({"min_p": 1.5})), "min_p");
+    assert_eq!(param_of(json!({"presence_penalty": 3})), "presence_penalty");
+    assert_eq!(param_of(json!({"frequency_penalty": -2.5})), "frequency_penalty");
+    assert_eq!(param_of(json!({"repetition_penalty": 0})), "repetition_penalty");
+    assert_eq!(param_of(json!({"n": 0})), "n");
+    assert_eq!(param_of(json!({"n": 129})), "n");
+    assert_eq!(param_of(json!({"max_tokens": -1})), "max_tokens");
+    assert_eq!(param_of(json!({"max_completion_tokens": 0})), "max_completion_tokens");
+    assert_eq!(param_of(json!({"stop": 3})), "stop");
+    assert_eq!(param_of(json!({"stop": ["a", "b", "c", "d", "e"]})), "stop");
+    assert_eq!(param_of(json!({"stop_token_ids": [-1]})), "stop_token_ids");
+    assert_eq!(param_of(json!({"logit_bias": {"12": 101}})), "logit_bias");
+    assert_eq!(param_of(json!({"logit_bias": {"x": 1}})), "logit_bias");
+    assert_eq!(param_of(json!({"stream": "yes"})), "stream");
+    assert_eq!(param_of(json!({"stream_options": {"include_usage": 1}})), "stream_options.include_usage");
+    assert_eq!(param_of(json!({"include_reasoning": 1})), "include_reasoning");
+    assert_eq!(param_of(json!({"max_reasoning_tokens": -5})), "max_reasoning_tokens");
+    assert_eq!(param_of(json!({"thinking_token_budget": "many"})), "thinking_token_budget");
+    assert_eq!(param_of(json!({"reasoning_effort": "max"})), "reasoning_effort");
+    assert_eq!(param_of(json!({"chat_template_kwargs": []})), "chat_template_kwargs");
+    assert_eq!(param_of(json!({"return_token_ids": "no"})), "return_token_ids");
+    assert_eq!(param_of(json!({"min_tokens": 5, "max_tokens": 2})), "min_tokens");
+    assert_eq!(param_of(json!({"user": 5})), "user");
+}
+
+#[test]
+fn top_k_minus_one_and_zero_disable_top_k() {
+    assert_eq!(parse(json!({"top_k": -1})).unwrap().top_k, Some(None));
+    assert_eq!(parse(json!({"top_k": 0})).unwrap().top_k, Some(None));
+    assert_eq!(parse(json!({"top_k": 40})).unwrap().top_k, Some(Some(40)));
+    let d = SamplingDefaults { temperature: 0.6, top_p: 0.95, top_k: Some(20) };
+    let p = parse(json!({"top_k": -1})).unwrap();
+    assert_eq!(p.sampling_params(&d, 1, 0).top_k, None, "an explicit -1 overrides the model default");
+}
+
+#[test]
+fn model_defaults_apply_only_when_the_request_is_silent() {
+    let d = SamplingDefaults { temperature: 0.6, top_p: 0.95, top_k: None };
+    let sp = parse(json!({})).unwrap().sampling_params(&d, 1, 0);
+    assert_eq!((sp.temperature, sp.top_p), (0.6, 0.95));
+    let sp = parse(json!({"temperature": 0})).unwrap().sampling_params(&d, 1, 0);
+    assert_eq!(sp.temperature, 0.0);
+}
+
+#[test]
+fn stop_accepts_a_string_or_a_list_and_nulls_are_absent() {
+    assert_eq!(parse(json!({"stop": "\n"})).unwrap().stop, vec!["\n"]);
+    assert_eq!(parse(json!({"stop": ["a", "b"]})).unwrap().stop, vec!["a", "b"]);
+    assert!(parse(json!({"stop": null})).unwrap().stop.is_empty());
+}
+
+#[test]
+fn unknown_fields_are_ignored() {
+    assert!(parse(json!({"frobnicate": {"x": 1}, "best_of": "x"})).is_ok());
+}
+
+#[test]
+fn max_completion_tokens_wins_over_max_tokens() {
+    let p = parse(json!({"max_tokens": 5, "max_completion_tokens": 9})).unwrap();
+    assert_eq!(p.max_tokens, Some(9));
+}
+
+#[test]
+fn thinking_token_budget_is_an_alias_of_max_reasoning_tokens() {
+    let p = parse(json!({"thinking_token_budget": 64})).unwrap();
+    assert_eq!(p.reasoning.max_reasoning_tokens, Some(64));
+}
+
+#[test]
+fn token_ids_outside_the_vocabulary_are_rejected() {
+    let p = parse(json!({"stop_token_ids": [5, 100]})).unwrap();
+    assert_eq!(p.check_vocab(50).unwrap_err().param.as_deref(), Some("stop_token_ids"));
+    let p = parse(json!({"logit_bias": {"70": 5}})).unwrap();
+    assert_eq!(p.check_vocab(50).unwrap_err().param.as_deref(), Some("logit_bias"));
+    assert!(p.check_vocab(100).is_ok());
+}

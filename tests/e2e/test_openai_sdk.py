@@ -1,0 +1,132 @@
+"""ponder through the official `openai` SDK, on a real small model (SmolLM2-135M Q4_1).
+
+The questions are ones this model answers correctly through llama.cpp on the same
+file, at temperature 0.
+"""
+
+import concurrent.futures
+
+import pytest
+
+QUESTIONS = [
+    ("What is the capital of Japan?", "tokyo"),
+    ("What is 2 + 2?", "4"),
+    ("How many days are in a week?", "7"),
+    ("What is the opposite of hot?", "cold"),
+]
+
+
+def _ask(client, question, **kw):
+    return client.chat.completions.create(
+        model="smollm2",
+        messages=[{"role": "user", "content": question}],
+        temperature=0,
+        max_tokens=48,
+        **kw,
+    )
+
+
+def _ask_streaming(client, question):
+    stream = client.chat.completions.create(
+        model="smollm2",
+        messages=[{"role": "user", "content": question}],
+        temperature=0,
+        max_tokens=48,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    text, finish, usage, roles = [], None, None, []
+    for chunk in stream:
+        if chunk.usage is not None:
+            usage = chunk.usage
+        for choice in chunk.choices:
+            if choice.delta.role:
+                roles.append(choice.delta.role)
+            if choice.delta.content:
+                text.append(choice.delta.content)
+            if choice.finish_reason:
+                finish = choice.finish_reason
+    return "".join(text), finish, usage, roles
+
+
+@pytest.mark.parametrize("question,keyword", QUESTIONS)
+def test_non_streaming_answer_contains_the_keyword(client, question, keyword):
+    resp = _ask(client, question)
+    msg = resp.choices[0].message
+    assert keyword in msg.content.lower(), msg.content
+    assert resp.choices[0].finish_reason in ("stop", "length")
+    # SmolLM2 is not a reasoning model: no reasoning section at all.
+    assert getattr(msg, "reasoning_content", None) is None
+    assert resp.usage.completion_tokens_details.reasoning_tokens == 0
+    assert resp.usage.total_tokens == resp.usage.prompt_tokens + resp.usage.completion_tokens
+
+
+@pytest.mark.parametrize("question,keyword", QUESTIONS)
+def test_streaming_answer_equals_the_non_streaming_one(client, question, keyword):
+    text, finish, usage, roles = _ask_streaming(client, question)
+    assert keyword in text.lower(), text
+    assert roles == ["assistant"]
+    assert finish in ("stop", "length")
+    assert usage is not None and usage.completion_tokens > 0
+    assert text == _ask(client, question).choices[0].message.content
+
+
+def test_eight_concurrent_streams_all_complete_with_their_answers(client):
+    questions = QUESTIONS * 2
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda q: _ask_streaming(client, q[0]), questions))
+    for (question, keyword), (text, finish, _, _) in zip(questions, results):
+        assert finish in ("stop", "length"), question
+        assert keyword in text.lower(), (question, text)
+
+
+def test_models_lists_the_served_name(client):
+    assert [m.id for m in client.models.list().data] == ["smollm2"]
+
+
+def test_unknown_model_is_a_404_model_not_found(client):
+    import openai
+
+    with pytest.raises(openai.NotFoundError) as e:
+        client.chat.completions.create(model="nope", messages=[{"role": "user", "content": "hi"}])
+    assert e.value.body["code"] == "model_not_found"
+
+
+def test_bad_temperature_is_a_400_naming_the_field(client):
+    import openai
+
+    with pytest.raises(openai.BadRequestError) as e:
+        client.chat.completions.create(
+            model="smollm2", messages=[{"role": "user", "content": "hi"}], temperature=5
+        )
+    assert e.value.body["param"] == "temperature"
+
+
+def test_n_samples_are_returned_with_their_indices(client):
+    resp = client.chat.completions.create(
+        model="smollm2",
+        messages=[{"role": "user", "content": "Name a color."}],
+        n=3,
+        temperature=0.8,
+        seed=7,
+        max_tokens=8,
+    )
+    assert sorted(c.index for c in resp.choices) == [0, 1, 2]
+    for c in resp.choices:
+        assert c.message.content is not None
+        assert c.finish_reason in ("stop", "length")
+    # usage counts the tokens of all three samples, each at most max_tokens.
+    assert 3 <= resp.usage.completion_tokens <= 3 * 8
+
+
+def test_seed_makes_a_sampled_request_reproducible(client):
+    kw = dict(temperature=1.0, seed=1234, max_tokens=24)
+    a = _ask(client, "Tell me a fun fact.", **kw).choices[0].message.content
+    b = _ask(client, "Tell me a fun fact.", **kw).choices[0].message.content
+    assert a == b
+
+
+def test_completions_endpoint_continues_a_prompt(client):
+    resp = client.completions.create(model="smollm2", prompt="The capital of Japan is", max_tokens=8, temperature=0)
+    assert resp.choices[0].text
+    assert resp.usage.completion_tokens <= 8
