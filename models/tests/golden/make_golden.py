@@ -10,10 +10,11 @@ Made with (CPU only, Python 3.11.7):
 
     python3 -m venv /work/golden-venv
     /work/golden-venv/bin/pip install torch transformers safetensors
-    /work/golden-venv/bin/python models/tests/golden/make_golden.py
+    HF_HUB_OFFLINE=1 /work/golden-venv/bin/python models/tests/golden/make_golden.py
 
-Versions used: see `versions` in each `golden.json` (torch 2.x / transformers 5.x at
-the time of writing; the README states the exact ones).
+Versions used: torch 2.15.0 (default PyPI wheel, 2.15.0+cu132, run on CPU),
+transformers 5.24.0, safetensors 0.8.0 (also recorded in each golden.json). Rerunning
+with these versions reproduces the files byte for byte.
 
 golden.json format:
 
@@ -124,7 +125,21 @@ def build_and_save(arch: str) -> Path:
     if out.exists():
         shutil.rmtree(out)
     model.save_pretrained(out, safe_serialization=True)
+    add_legacy_config_keys(out / "config.json")
     return out
+
+
+def add_legacy_config_keys(path: Path) -> None:
+    """Also write the top-level keys that transformers 4.x configs (and hub checkpoints) use.
+
+    transformers 5 saves `rope_parameters.rope_theta` and `dtype`; published Llama/Qwen
+    checkpoints carry top-level `rope_theta` and `torch_dtype`. Writing both lets a
+    config parser of either kind read the fixture; transformers 5 loads it unchanged.
+    """
+    config = json.loads(path.read_text())
+    config.setdefault("rope_theta", config["rope_parameters"]["rope_theta"])
+    config.setdefault("torch_dtype", config["dtype"])
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 def load(path: Path) -> torch.nn.Module:
