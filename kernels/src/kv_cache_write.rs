@@ -1,5 +1,6 @@
 //! Writing the new tokens' K/V into their cache slots (vLLM's `reshape_and_cache`).
 
+use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, DType, InplaceOp2, Layout, Tensor};
 
 use crate::error::KernelError;

@@ -35,13 +35,13 @@ impl SafetensorsWeights {
     /// Loads `name` as f32 (any stored float dtype is converted).
     fn load_f32(&self, name: WeightName) -> Result<Tensor> {
         let hf = name.hf();
-        let view = self.files.get(&hf).map_err(|e| e.context(format!("weight `{hf}`")))?;
-        match view.dtype() {
-            safetensors::Dtype::F32 | safetensors::Dtype::F16 | safetensors::Dtype::BF16 => {}
+        let stored = self.files.load(&hf, &Device::Cpu).map_err(|e| e.context(format!("weight `{hf}`")))?;
+        match stored.dtype() {
+            DType::F32 | DType::F16 | DType::BF16 => {}
             other => candle_core::bail!("weight `{hf}`: unsupported dtype {other:?}"),
         }
         // Convert on the CPU (where the mmap is), then move to the target device.
-        let tensor = self.files.load(&hf, &Device::Cpu)?.to_dtype(DType::F32)?;
+        let tensor = stored.to_dtype(DType::F32)?;
         tensor.to_device(&self.device)
     }
 }

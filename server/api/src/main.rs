@@ -1,1 +1,37 @@
-fn main() {}
+//! The `ponder` binary: `ponder serve [MODEL] [flags]`.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use ponder::cli::{Cli, Command};
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .init();
+    let Cli { command: Command::Serve(args) } = Cli::parse();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: ponder::cli::ServeArgs) -> anyhow::Result<()> {
+    // Load before binding: the listener opens (and /health answers) once the model is ready.
+    let server = ponder::load(&args)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}:{}: {e}", args.host, args.port))?;
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("shutting down");
+        };
+        ponder::serve(server, listener, shutdown).await
+    })
+}

@@ -2,11 +2,35 @@
 //!
 //! Pure data structures, unit-testable in microseconds: no tensors, no async, no I/O.
 //! See `docs/architecture.md` for how a request flows through it.
+//!
+//! Layers, after vLLM v1: `Scheduler` (who runs, how many tokens) → `KvCacheManager`
+//! (per sequence: block tables, prefix-cache lookup) → `BlockPool` (per block: ref
+//! counts, LRU free queue, cached hashes).
 
 pub mod batch;
+pub mod block_hash;
+pub mod block_pool;
+pub mod error;
+pub mod finish;
+mod free_queue;
 pub mod ids;
+pub mod kv_cache_manager;
+pub mod request;
 pub mod sampling;
+pub mod scheduler;
+pub mod sequence;
+
+#[cfg(test)]
+mod testing;
 
 pub use batch::{SampleSpec, SampledToken, ScheduledBatch, ScheduledSeq, StepOutput, TokenHistory};
+pub use block_hash::{hash_block_tokens, BlockHash};
+pub use block_pool::BlockPool;
+pub use error::{AddRequestError, ConfigError};
+pub use finish::FinishReason;
 pub use ids::{BlockId, RequestId, SeqId};
+pub use kv_cache_manager::{ComputedBlocks, KvCacheConfig, KvCacheManager};
+pub use request::{Request, SeqSpec};
 pub use sampling::SamplingParams;
+pub use scheduler::{Scheduler, SchedulerConfig, SeqUpdate};
+pub use sequence::{SeqStatus, Sequence};

@@ -44,7 +44,10 @@ impl IncrementalDetokenizer {
     /// A detokenizer that skips special tokens or keeps their text
     /// (`skip_special_tokens` request field).
     pub fn with_skip_special_tokens(skip_special_tokens: bool) -> Self {
-        Self { pending: Vec::new(), skip_special_tokens }
+        Self {
+            pending: Vec::new(),
+            skip_special_tokens,
+        }
     }
 
     /// Appends token `id` and returns the text that became complete (possibly empty).

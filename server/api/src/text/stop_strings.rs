@@ -2,7 +2,8 @@
 //!
 //! Applied to the whole output text, before the reasoning split, as vLLM does: a stop
 //! string inside the chain of thought ends the sequence too. The matched stop string and
-//! everything after it are never emitted. Because a stop string can straddle chunk
+//! everything after it are never emitted; of several stop strings, the one completed
+//! first ends the text. Because a stop string can straddle chunk
 //! boundaries, the longest suffix of the text seen so far that is a proper prefix of
 //! some stop string is held back:
 //!
@@ -41,27 +42,43 @@ impl StopStrings {
             .map(|s| s.as_ref().to_owned())
             .filter(|s| !s.is_empty())
             .collect();
-        Self { stops, held: String::new(), stopped: false }
+        Self {
+            stops,
+            held: String::new(),
+            stopped: false,
+        }
     }
 
     /// Appends a text delta; returns what may be emitted now and whether a stop string
     /// matched. After a match every push returns an empty, stopped delta.
     pub fn push(&mut self, delta: &str) -> StopDelta {
         if self.stopped {
-            return StopDelta { text: String::new(), stopped: true };
+            return StopDelta {
+                text: String::new(),
+                stopped: true,
+            };
         }
         if self.stops.is_empty() {
-            return StopDelta { text: delta.to_owned(), stopped: false };
+            return StopDelta {
+                text: delta.to_owned(),
+                stopped: false,
+            };
         }
         self.held.push_str(delta);
         if let Some(at) = self.earliest_match() {
             self.held.truncate(at);
             self.stopped = true;
-            return StopDelta { text: std::mem::take(&mut self.held), stopped: true };
+            return StopDelta {
+                text: std::mem::take(&mut self.held),
+                stopped: true,
+            };
         }
         let keep = self.partial_match_len();
         let rest = self.held.split_off(self.held.len() - keep);
-        StopDelta { text: std::mem::replace(&mut self.held, rest), stopped: false }
+        StopDelta {
+            text: std::mem::replace(&mut self.held, rest),
+            stopped: false,
+        }
     }
 
     /// Ends the stream: releases the held text (it did not become a stop string).
@@ -74,9 +91,20 @@ impl StopStrings {
         self.stopped
     }
 
-    /// Byte offset in `held` of the earliest complete stop string.
+    /// Byte offset in `held` of the stop string that completes first in the stream
+    /// (smallest end offset; of those ending together, the longest). Choosing by end,
+    /// not start, makes the result independent of chunking: generation stops as soon
+    /// as any stop string is complete.
     fn earliest_match(&self) -> Option<usize> {
-        self.stops.iter().filter_map(|stop| self.held.find(stop.as_str())).min()
+        self.stops
+            .iter()
+            .filter_map(|stop| {
+                self.held
+                    .find(stop.as_str())
+                    .map(|at| (at + stop.len(), at))
+            })
+            .min()
+            .map(|(_, at)| at)
     }
 
     /// Length in bytes of the longest suffix of `held` that is a proper prefix of a

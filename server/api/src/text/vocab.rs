@@ -4,8 +4,7 @@
 //! to a byte string that need not be valid UTF-8 on its own: a multi-byte character may
 //! be split over two or more tokens. Detokenizing therefore concatenates bytes, never
 //! per-token strings. `ponder_models::tokenizer::TextTokenizer` has inherent methods
-//! with exactly these names, so implementing this trait for it is two one-line
-//! delegations.
+//! with exactly these names; the crate's `vocab` module implements this trait for it.
 
 use std::rc::Rc;
 use std::sync::Arc;

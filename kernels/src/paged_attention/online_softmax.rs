@@ -1,0 +1,170 @@
+//! The inner loops: online-softmax attention of one GQA group of query heads over a
+//! range of context positions read through a block table (Dao et al. 2022,
+//! "FlashAttention", Algorithm 1, with one query row per head).
+//!
+//! Positions are processed in chunks of at most [`CHUNK`] that never cross a cache
+//! block. Per chunk and query head: scores `s_p = q·k_p` (q pre-scaled), chunk max,
+//! new running max `m' = max(m, max_p s_p)`, rescale the running sum `l` and
+//! accumulator `acc` by `exp(m - m')`, then `l += Σ exp(s_p - m')` and
+//! `acc += Σ exp(s_p - m') v_p`. The output is `acc / l`. All in f32.
+
+use std::ops::Range;
+
+use crate::elem::CacheElem;
+use crate::simd::{axpy, dot, exp_shifted, scale};
+
+/// Positions per chunk: scores for a chunk stay in L1 next to the accumulators.
+pub(crate) const CHUNK: usize = 32;
+
+/// A K or V cache as one contiguous `[num_blocks, block_size, num_kv_heads, head_dim]` slice.
+pub(crate) struct CacheView<'a, T> {
+    pub k: &'a [T],
+    pub v: &'a [T],
+    pub block_size: usize,
+    pub num_kv_heads: usize,
+    pub head_dim: usize,
+}
+
+impl<T> CacheView<'_, T> {
+    /// Start of the row of (block, offset, kv_head) in `k` or `v`.
+    #[inline]
+    fn row_start(&self, block: u32, offset: usize, kv_head: usize) -> usize {
+        ((block as usize * self.block_size + offset) * self.num_kv_heads + kv_head) * self.head_dim
+    }
+}
+
+/// Running softmax state of `group` query heads: max `m`, sum `l`, unnormalized
+/// output `acc` (`[group, head_dim]`).
+#[derive(Debug, Clone)]
+pub(crate) struct GroupState {
+    pub m: Vec<f32>,
+    pub l: Vec<f32>,
+    pub acc: Vec<f32>,
+}
+
+impl GroupState {
+    pub fn new(group: usize, head_dim: usize) -> Self {
+        Self { m: vec![f32::NEG_INFINITY; group], l: vec![0.0; group], acc: vec![0.0; group * head_dim] }
+    }
+
+    pub fn reset(&mut self) {
+        self.m.fill(f32::NEG_INFINITY);
+        self.l.fill(0.0);
+        self.acc.fill(0.0);
+    }
+
+    /// Writes `acc / l` per head into `out` (`[group, head_dim]`).
+    pub fn write_normalized(&self, out: &mut [f32]) {
+        let head_dim = self.acc.len() / self.l.len();
+        for ((out, acc), &l) in out.chunks_exact_mut(head_dim).zip(self.acc.chunks_exact(head_dim)).zip(&self.l) {
+            let inv = if l > 0.0 { 1.0 / l } else { 0.0 };
+            for (o, a) in out.iter_mut().zip(acc) {
+                *o = a * inv;
+            }
+        }
+    }
+}
+
+/// Per-thread buffers reused across work items.
+pub(crate) struct Scratch {
+    /// The group's query rows times the softmax scale, `[group, head_dim]`.
+    pub q: Vec<f32>,
+    /// Scores then weights of the current chunk, `[group, CHUNK]`.
+    scores: Vec<f32>,
+    /// One K or V row converted to f32 (unused for an f32 cache).
+    row: Vec<f32>,
+}
+
+impl Scratch {
+    pub fn new(group: usize, head_dim: usize) -> Self {
+        Self { q: vec![0.0; group * head_dim], scores: vec![0.0; group * CHUNK], row: vec![0.0; head_dim] }
+    }
+
+    /// Loads the group's query rows (`[group, head_dim]`, contiguous in q) times `scale`.
+    pub fn load_q(&mut self, q_rows: &[f32], softmax_scale: f32) {
+        for (dst, src) in self.q.iter_mut().zip(q_rows) {
+            *dst = src * softmax_scale;
+        }
+    }
+}
+
+/// Folds positions `positions` of a sequence (block table `table`) for KV head
+/// `kv_head` into `state`, using the query rows in `scratch.q`.
+pub(crate) fn attend<T: CacheElem>(
+    cache: &CacheView<'_, T>,
+    table: &[u32],
+    kv_head: usize,
+    positions: Range<usize>,
+    state: &mut GroupState,
+    scratch: &mut Scratch,
+) {
+    let bs = cache.block_size;
+    let mut pos = positions.start;
+    while pos < positions.end {
+        let offset = pos % bs;
+        let n = (bs - offset).min(CHUNK).min(positions.end - pos);
+        let first_row = cache.row_start(table[pos / bs], offset, kv_head);
+        attend_chunk(cache, first_row, n, state, scratch);
+        pos += n;
+    }
+}
+
+/// One chunk of `n` consecutive slots of one block, whose first K/V row starts at
+/// `first_row`; rows of consecutive slots are `num_kv_heads * head_dim` apart.
+fn attend_chunk<T: CacheElem>(
+    cache: &CacheView<'_, T>,
+    first_row: usize,
+    n: usize,
+    state: &mut GroupState,
+    scratch: &mut Scratch,
+) {
+    let d = cache.head_dim;
+    let stride = cache.num_kv_heads * d;
+    let Scratch { q, scores, row } = scratch;
+    for p in 0..n {
+        let start = first_row + p * stride;
+        let k = T::row_f32(&cache.k[start..start + d], row);
+        for (qi, q) in q.chunks_exact(d).enumerate() {
+            scores[qi * CHUNK + p] = dot(q, k);
+        }
+    }
+    for (qi, acc) in state.acc.chunks_exact_mut(d).enumerate() {
+        let s = &mut scores[qi * CHUNK..qi * CHUNK + n];
+        let m_new = s.iter().fold(state.m[qi], |m, &x| m.max(x));
+        let sum = exp_shifted(s, m_new);
+        if state.m[qi] != m_new {
+            let correction = (state.m[qi] - m_new).exp();
+            state.l[qi] *= correction;
+            scale(acc, correction);
+            state.m[qi] = m_new;
+        }
+        state.l[qi] += sum;
+    }
+    for p in 0..n {
+        let start = first_row + p * stride;
+        let v = T::row_f32(&cache.v[start..start + d], row);
+        for (qi, acc) in state.acc.chunks_exact_mut(d).enumerate() {
+            axpy(acc, scores[qi * CHUNK + p], v);
+        }
+    }
+}
+
+/// Merges the partial states of one query head over disjoint position ranges into
+/// `out` (`head_dim` floats): `out = Σ_p e^{m_p - M} acc_p / Σ_p e^{m_p - M} l_p`
+/// with `M = max_p m_p`. Each part is `(m, l, acc)`.
+pub(crate) fn merge_parts<'a>(parts: impl Iterator<Item = (f32, f32, &'a [f32])> + Clone, out: &mut [f32]) {
+    let m_max = parts.clone().fold(f32::NEG_INFINITY, |m, (pm, _, _)| m.max(pm));
+    out.fill(0.0);
+    let mut l_total = 0.0;
+    for (m, l, acc) in parts {
+        if m == f32::NEG_INFINITY {
+            continue;
+        }
+        let w = (m - m_max).exp();
+        l_total += w * l;
+        axpy(out, w, acc);
+    }
+    if l_total > 0.0 {
+        scale(out, 1.0 / l_total);
+    }
+}

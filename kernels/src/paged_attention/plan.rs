@@ -1,0 +1,163 @@
+//! How one `paged_attention` call is cut into parallel work items.
+//!
+//! The unit of work is one query token and one KV head: the `group` query heads that
+//! share that KV head are computed together, so each K/V row is read (and converted
+//! from f16/bf16) once per group instead of once per query head. That gives
+//! `num_tokens * num_kv_heads` items, plenty for a prefill. A decode batch may have
+//! fewer items than threads (one sequence, 2 KV heads: 2 items), so then each token's
+//! context is also split into partitions of whole blocks, each computed separately
+//! and merged afterwards (the split-K of flash-decoding, Dao et al. 2023).
+
+use std::ops::Range;
+
+use super::shapes::AttnDims;
+use crate::AttentionMetadata;
+
+/// Work items wanted per thread, so uneven items still balance.
+const ITEMS_PER_THREAD: usize = 4;
+/// Shortest partition worth its merge and scheduling overhead, in positions.
+const MIN_PARTITION_LEN: usize = 128;
+
+/// One new token: its sequence, and how many context positions it attends to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TokenCtx {
+    pub seq: usize,
+    /// Positions `0..ctx_len` (its own position is `ctx_len - 1`).
+    pub ctx_len: usize,
+}
+
+/// Every new token's context. New token `j` of a sequence with `q_len` new tokens and
+/// `seq_len` context sits at position `seq_len - q_len + j`.
+///
+/// ```text
+/// seq i:  | cached: 0 .. seq_len-q_len | new: j = 0 .. q_len |
+///                                        token j attends to 0 ..= seq_len-q_len+j
+/// ```
+pub(crate) fn token_contexts(meta: &AttentionMetadata) -> Vec<TokenCtx> {
+    let mut tokens = Vec::with_capacity(meta.num_tokens());
+    for (seq, &seq_len) in meta.seq_lens.iter().enumerate() {
+        let q_len = (meta.query_start_loc[seq + 1] - meta.query_start_loc[seq]) as usize;
+        let first = seq_len as usize - q_len;
+        tokens.extend((0..q_len).map(|j| TokenCtx { seq, ctx_len: first + j + 1 }));
+    }
+    tokens
+}
+
+/// How the call is parallelized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Schedule {
+    /// One item per (token, KV head), writing its output directly.
+    Direct,
+    /// Contexts cut into partitions of `partition_len` positions (a multiple of the
+    /// block size), merged per (token, head) afterwards.
+    Split { partition_len: usize },
+}
+
+/// Picks [`Schedule::Split`] only when there are fewer (token, KV head) items than
+/// `ITEMS_PER_THREAD * threads` and some context is long enough to cut.
+pub(crate) fn choose_schedule(tokens: &[TokenCtx], dims: &AttnDims, threads: usize) -> Schedule {
+    let items = tokens.len() * dims.num_kv_heads;
+    let wanted = ITEMS_PER_THREAD * threads.max(1);
+    let max_ctx = tokens.iter().map(|t| t.ctx_len).max().unwrap_or(0);
+    if items == 0 || items >= wanted {
+        return Schedule::Direct;
+    }
+    let parts = wanted.div_ceil(items);
+    let len = max_ctx.div_ceil(parts).max(MIN_PARTITION_LEN);
+    let partition_len = len.div_ceil(dims.block_size) * dims.block_size;
+    if partition_len >= max_ctx {
+        Schedule::Direct
+    } else {
+        Schedule::Split { partition_len }
+    }
+}
+
+/// A partition of one token's context for one KV head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SplitItem {
+    pub token: usize,
+    pub kv_head: usize,
+    pub positions: Range<usize>,
+}
+
+/// The items of a split schedule, ordered by token, then KV head, then partition;
+/// `first[t]..first[t + 1]` are token `t`'s items (`num_kv_heads` runs of equal length).
+pub(crate) struct SplitItems {
+    pub items: Vec<SplitItem>,
+    pub first: Vec<usize>,
+}
+
+pub(crate) fn split_items(tokens: &[TokenCtx], num_kv_heads: usize, partition_len: usize) -> SplitItems {
+    let mut items = Vec::new();
+    let mut first = Vec::with_capacity(tokens.len() + 1);
+    for (token, t) in tokens.iter().enumerate() {
+        first.push(items.len());
+        for kv_head in 0..num_kv_heads {
+            for start in (0..t.ctx_len).step_by(partition_len) {
+                let positions = start..(start + partition_len).min(t.ctx_len);
+                items.push(SplitItem { token, kv_head, positions });
+            }
+        }
+    }
+    first.push(items.len());
+    SplitItems { items, first }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dims(num_tokens: usize, num_kv_heads: usize, block_size: usize) -> AttnDims {
+        let (num_heads, head_dim, num_blocks) = (num_kv_heads * 2, 64, 1000);
+        AttnDims { num_tokens, num_heads, num_kv_heads, head_dim, block_size, num_blocks }
+    }
+
+    #[test]
+    fn token_contexts_place_new_tokens_after_the_cached_ones() {
+        let meta = AttentionMetadata {
+            block_size: 4,
+            slot_mapping: vec![0; 4],
+            query_start_loc: vec![0, 3, 4],
+            seq_lens: vec![5, 9],
+            block_tables: vec![vec![0, 1], vec![2, 3, 4]],
+        };
+        let lens: Vec<_> = token_contexts(&meta).iter().map(|t| (t.seq, t.ctx_len)).collect();
+        assert_eq!(lens, vec![(0, 3), (0, 4), (0, 5), (1, 9)]);
+    }
+
+    #[test]
+    fn a_long_prefill_runs_directly_and_a_single_long_decode_is_split() {
+        let prefill = vec![TokenCtx { seq: 0, ctx_len: 100 }; 512];
+        assert_eq!(choose_schedule(&prefill, &dims(512, 2, 16), 16), Schedule::Direct);
+        let decode = [TokenCtx { seq: 0, ctx_len: 4000 }];
+        let Schedule::Split { partition_len } = choose_schedule(&decode, &dims(1, 2, 16), 16) else {
+            panic!("a lone decode over 4000 positions should be split");
+        };
+        assert_eq!(partition_len % 16, 0);
+        assert!((MIN_PARTITION_LEN..4000).contains(&partition_len));
+    }
+
+    #[test]
+    fn a_short_decode_is_not_split() {
+        let decode = [TokenCtx { seq: 0, ctx_len: 100 }];
+        assert_eq!(choose_schedule(&decode, &dims(1, 2, 16), 16), Schedule::Direct);
+    }
+
+    #[test]
+    fn split_items_cover_every_position_of_every_token_and_kv_head_once() {
+        let tokens = [TokenCtx { seq: 0, ctx_len: 300 }, TokenCtx { seq: 1, ctx_len: 1 }];
+        let split = split_items(&tokens, 2, 128);
+        assert_eq!(split.first, vec![0, 6, 8]);
+        for (t, tok) in tokens.iter().enumerate() {
+            for kv_head in 0..2 {
+                let mut covered: Vec<usize> = split.items[split.first[t]..split.first[t + 1]]
+                    .iter()
+                    .filter(|i| i.kv_head == kv_head && i.token == t)
+                    .flat_map(|i| i.positions.clone())
+                    .collect();
+                covered.sort_unstable();
+                assert_eq!(covered, (0..tok.ctx_len).collect::<Vec<_>>());
+            }
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! Linear layers `y = x W^T + b`, with W dense f32 or quantized (GGUF blocks).
+
+use std::sync::Arc;
+
+use candle_core::quantized::{QMatMul, QTensor};
+use candle_core::{Module, Result, Tensor};
+
+/// The weight of a linear layer, `[out_features, in_features]`.
+#[derive(Debug, Clone)]
+enum LinearWeight {
+    /// Dense f32 matrix.
+    Dense(Tensor),
+    /// Quantized blocks, multiplied without dequantizing the matrix
+    /// (candle's quantized matmul: the input row is quantized to the format's
+    /// dot-product type, e.g. Q8_1 for Q4_1, then integer block dot products).
+    Quantized(QMatMul),
+}
+
+/// A linear layer over the last dimension.
+#[derive(Debug, Clone)]
+pub struct Linear {
+    weight: LinearWeight,
+    /// Optional bias `[out_features]`, f32.
+    bias: Option<Tensor>,
+    /// Rows of the weight.
+    out_features: usize,
+}
+
+impl Linear {
+    /// A dense layer from an f32 weight `[out_features, in_features]`.
+    pub fn dense(weight: Tensor) -> Self {
+        let out_features = weight.dims().first().copied().unwrap_or(0);
+        Self { weight: LinearWeight::Dense(weight), bias: None, out_features }
+    }
+
+    /// A layer over a quantized weight `[out_features, in_features]` (F32/F16 GGUF
+    /// tensors are dequantized by candle, the block formats stay quantized).
+    pub fn quantized(weight: Arc<QTensor>) -> Result<Self> {
+        let (out_features, _) = weight.shape().dims2()?;
+        Ok(Self { weight: LinearWeight::Quantized(QMatMul::from_arc(weight)?), bias: None, out_features })
+    }
+
+    /// Adds a bias `[out_features]`. Errors when its length differs.
+    pub fn with_bias(mut self, bias: Tensor) -> Result<Self> {
+        if bias.dims1()? != self.out_features {
+            candle_core::bail!("bias of {} for a linear layer of {} outputs", bias.dims1()?, self.out_features);
+        }
+        self.bias = Some(bias);
+        Ok(self)
+    }
+
+    /// Number of outputs.
+    pub fn out_features(&self) -> usize {
+        self.out_features
+    }
+
+    /// `x [num_tokens, in_features]` f32 -> `[num_tokens, out_features]` f32.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let y = match &self.weight {
+            LinearWeight::Dense(w) => x.matmul(&w.t()?)?,
+            LinearWeight::Quantized(q) => q.forward(&x.contiguous()?)?,
+        };
+        match &self.bias {
+            Some(b) => y.broadcast_add(b),
+            None => Ok(y),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, D};
+
+    #[test]
+    fn dense_linear_with_bias_matches_a_naive_matrix_product() {
+        let dev = Device::Cpu;
+        let w = Tensor::new(&[[1f32, 2., 3.], [4., 5., 6.]], &dev).unwrap();
+        let b = Tensor::new(&[0.5f32, -1.0], &dev).unwrap();
+        let x = Tensor::new(&[[1f32, 0., -1.], [2., 1., 0.]], &dev).unwrap();
+        let y = Linear::dense(w).with_bias(b).unwrap().forward(&x).unwrap();
+        let want = [[1. - 3. + 0.5, 4. - 6. - 1.], [2. + 2. + 0.5, 8. + 5. - 1.]];
+        assert_eq!(y.to_vec2::<f32>().unwrap(), want.map(|r| r.to_vec()).to_vec());
+        assert_eq!(y.dim(D::Minus1).unwrap(), 2);
+    }
+
+    #[test]
+    fn a_bias_of_the_wrong_length_is_an_error() {
+        let dev = Device::Cpu;
+        let w = Tensor::zeros((2, 3), candle_core::DType::F32, &dev).unwrap();
+        let b = Tensor::zeros(3, candle_core::DType::F32, &dev).unwrap();
+        assert!(Linear::dense(w).with_bias(b).is_err());
+    }
+}

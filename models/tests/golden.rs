@@ -1,0 +1,99 @@
+//! Golden tests: ponder's decoder against HF transformers on tiny random checkpoints
+//! (models/tests/golden/{llama,qwen2,qwen3}, see its README for how they were made).
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::{greedy_batch, PagedCache};
+use ponder_models::load_model;
+
+struct Case {
+    input_ids: Vec<u32>,
+    greedy_ids: Vec<u32>,
+    last_logits: Vec<f32>,
+}
+
+fn golden_dir(arch: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(arch)
+}
+
+fn cases(arch: &str) -> Vec<Case> {
+    let path = golden_dir(arch).join("golden.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let ints = |v: &serde_json::Value| -> Vec<u32> { v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect() };
+    json["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| Case {
+            input_ids: ints(&c["input_ids"]),
+            greedy_ids: ints(&c["greedy_ids"]),
+            last_logits: c["last_logits"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect(),
+        })
+        .collect()
+}
+
+fn assert_logits_close(arch: &str, case: usize, got: &[f32], want: &[f32]) {
+    assert_eq!(got.len(), want.len());
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        let tol = 1e-4 * w.abs().max(1.0);
+        assert!((g - w).abs() <= tol, "{arch} case {case} logit {i}: got {g}, want {w}");
+    }
+}
+
+/// Each case alone: prefill logits and 16 greedy tokens, block size 4.
+fn check_single_sequences(arch: &str) {
+    let model = load_model(&golden_dir(arch), &common::device()).unwrap();
+    for (i, case) in cases(arch).iter().enumerate() {
+        let mut cache = PagedCache::new(model.as_ref(), 32, 4);
+        let (logits, ids) = greedy_batch(model.as_ref(), &mut cache, &[case.input_ids.clone()], case.greedy_ids.len());
+        assert_logits_close(arch, i, &logits[0], &case.last_logits);
+        assert_eq!(ids[0], case.greedy_ids, "{arch} case {i} greedy ids");
+    }
+}
+
+/// All cases, repeated to 8 sequences of mixed lengths, prefilled and decoded together.
+fn check_batched_sequences(arch: &str) {
+    let model = load_model(&golden_dir(arch), &common::device()).unwrap();
+    let all = cases(arch);
+    let batch: Vec<&Case> = (0..8).map(|i| &all[(i * 5) % all.len()]).collect();
+    let prompts: Vec<Vec<u32>> = batch.iter().map(|c| c.input_ids.clone()).collect();
+    let mut cache = PagedCache::new(model.as_ref(), 8 * 16, 4);
+    let (logits, ids) = greedy_batch(model.as_ref(), &mut cache, &prompts, 16);
+    for (s, case) in batch.iter().enumerate() {
+        assert_logits_close(arch, s, &logits[s], &case.last_logits);
+        assert_eq!(ids[s], case.greedy_ids, "{arch} batched sequence {s} greedy ids");
+    }
+}
+
+#[test]
+fn llama_matches_transformers_logits_and_greedy_ids() {
+    check_single_sequences("llama");
+}
+
+#[test]
+fn qwen2_matches_transformers_logits_and_greedy_ids() {
+    check_single_sequences("qwen2");
+}
+
+#[test]
+fn qwen3_matches_transformers_logits_and_greedy_ids() {
+    check_single_sequences("qwen3");
+}
+
+#[test]
+fn llama_batch_of_eight_mixed_lengths_decodes_the_same_ids() {
+    check_batched_sequences("llama");
+}
+
+#[test]
+fn qwen2_batch_of_eight_mixed_lengths_decodes_the_same_ids() {
+    check_batched_sequences("qwen2");
+}
+
+#[test]
+fn qwen3_batch_of_eight_mixed_lengths_decodes_the_same_ids() {
+    check_batched_sequences("qwen3");
+}

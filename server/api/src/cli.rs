@@ -1,0 +1,146 @@
+//! Command line: `ponder serve [MODEL] [flags]`, flag names as in vLLM.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::protocol::ReasoningField;
+use crate::units::ByteSize;
+
+/// ponder: an OpenAI-compatible inference server for reasoning models.
+#[derive(Debug, Parser)]
+#[command(name = "ponder", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Load a model and serve the OpenAI API over HTTP.
+    Serve(ServeArgs),
+}
+
+/// Data type of the paged KV cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KvCacheDtype {
+    /// f32 on CPU, bf16 on CUDA.
+    Auto,
+    F32,
+    F16,
+    Bf16,
+}
+
+/// `ponder serve` flags.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// A local Hugging Face model folder, a `.gguf` file, or a Hugging Face repo id.
+    /// Default: SmolLM2-135M-Instruct from `${PONDER_CACHE:-~/.cache/ponder}` (scripts/fetch-assets).
+    pub model: Option<String>,
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    #[arg(long, default_value_t = 8000)]
+    pub port: u16,
+    /// Name listed by /v1/models and accepted as `model` (default: the folder or file stem).
+    #[arg(long)]
+    pub served_model_name: Option<String>,
+    /// Context window in tokens (default: the model's).
+    #[arg(long)]
+    pub max_model_len: Option<usize>,
+    /// Most sequences in one batch.
+    #[arg(long, default_value_t = 64)]
+    pub max_num_seqs: usize,
+    /// Most tokens computed in one engine step (prefill chunks plus decodes).
+    #[arg(long, default_value_t = 2048)]
+    pub max_num_batched_tokens: usize,
+    /// Tokens per KV-cache block.
+    #[arg(long, default_value_t = 16)]
+    pub block_size: usize,
+    /// Memory for the KV cache, e.g. `512MiB`, `1GiB`, `1073741824`.
+    #[arg(long, default_value = "1GiB")]
+    pub kv_cache_memory: ByteSize,
+    #[arg(long, value_enum, default_value_t = KvCacheDtype::Auto)]
+    pub kv_cache_dtype: KvCacheDtype,
+    /// Seed of requests that send none (default: a random seed per request).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// JSON name(s) of the reasoning text.
+    #[arg(long, value_enum, default_value_t = ReasoningField::ReasoningContent)]
+    pub reasoning_field: ReasoningField,
+    /// Disable automatic prefix caching.
+    #[arg(long)]
+    pub no_prefix_caching: bool,
+    /// Require `Authorization: Bearer <key>` on /v1 routes.
+    #[arg(long, env = "PONDER_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Largest accepted request body.
+    #[arg(long, default_value = "32MiB")]
+    pub max_body_bytes: ByteSize,
+}
+
+/// `${PONDER_CACHE:-$HOME/.cache/ponder}`: where scripts/fetch-assets puts test assets.
+pub fn asset_cache_dir() -> PathBuf {
+    match std::env::var_os("PONDER_CACHE") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => {
+            let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+            home.join(".cache").join("ponder")
+        }
+    }
+}
+
+/// The model served when MODEL is omitted: SmolLM2-135M-Instruct (Q4_1 GGUF).
+pub fn default_model_path() -> PathBuf {
+    asset_cache_dir().join("smollm2").join("SmolLM2-135M-Instruct.Q4_1.gguf")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve(args: &[&str]) -> ServeArgs {
+        let mut argv = vec!["ponder", "serve"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Serve(a) => a,
+        }
+    }
+
+    #[test]
+    fn defaults_follow_the_api_contract() {
+        let a = serve(&[]);
+        assert_eq!(a.model, None);
+        assert_eq!((a.host.as_str(), a.port), ("127.0.0.1", 8000));
+        assert_eq!((a.max_num_seqs, a.max_num_batched_tokens, a.block_size), (64, 2048, 16));
+        assert_eq!(a.kv_cache_memory, ByteSize(1 << 30));
+        assert_eq!(a.kv_cache_dtype, KvCacheDtype::Auto);
+        assert_eq!(a.reasoning_field, ReasoningField::ReasoningContent);
+        assert!(!a.no_prefix_caching);
+    }
+
+    #[test]
+    fn flags_parse_with_vllm_names_and_units() {
+        let a = serve(&[
+            "/m/model.gguf", "--port", "9000", "--served-model-name", "x", "--max-model-len", "4096",
+            "--kv-cache-memory", "512MiB", "--kv-cache-dtype", "bf16", "--seed", "3",
+            "--reasoning-field", "both", "--no-prefix-caching", "--api-key", "k", "--max-body-bytes", "1MiB",
+        ]);
+        assert_eq!(a.model.as_deref(), Some("/m/model.gguf"));
+        assert_eq!((a.port, a.max_model_len, a.seed), (9000, Some(4096), Some(3)));
+        assert_eq!(a.kv_cache_memory, ByteSize(512 << 20));
+        assert_eq!(a.kv_cache_dtype, KvCacheDtype::Bf16);
+        assert_eq!(a.reasoning_field, ReasoningField::Both);
+        assert_eq!((a.api_key.as_deref(), a.max_body_bytes), (Some("k"), ByteSize(1 << 20)));
+        assert!(a.no_prefix_caching);
+    }
+
+    #[test]
+    fn a_bad_byte_size_is_a_usage_error() {
+        assert!(Cli::try_parse_from(["ponder", "serve", "--kv-cache-memory", "lots"]).is_err());
+    }
+
+    #[test]
+    fn the_default_model_lives_in_the_asset_cache() {
+        assert!(default_model_path().ends_with("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"));
+    }
+}

@@ -1,0 +1,142 @@
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ponder_engine::{FinishReason, Request, SampledToken, SamplingParams, SchedulerConfig, SeqSpec};
+
+use super::*;
+use crate::engine::RequestGuard;
+
+/// Samples token 7 for every sequence that asks for a sample; optionally slow or failing.
+struct FakeRunner {
+    delay: Duration,
+    fail: bool,
+}
+
+impl Executor for FakeRunner {
+    fn execute(&mut self, batch: &ScheduledBatch) -> anyhow::Result<StepOutput> {
+        std::thread::sleep(self.delay);
+        if self.fail {
+            anyhow::bail!("boom");
+        }
+        let sampled = batch
+            .seqs
+            .iter()
+            .filter(|s| s.sample.is_some())
+            .map(|s| SampledToken { seq_id: s.seq_id, token_id: 7, logprob: -0.5, top_logprobs: Vec::new() })
+            .collect();
+        Ok(StepOutput { sampled })
+    }
+}
+
+fn start(delay: Duration, fail: bool) -> (EngineHandle, Metrics) {
+    let scheduler = Scheduler::new(SchedulerConfig {
+        max_num_seqs: 8,
+        max_num_batched_tokens: 64,
+        block_size: 4,
+        num_blocks: 64,
+        max_model_len: 128,
+        eos_token_ids: vec![2],
+        enable_prefix_caching: true,
+    })
+    .unwrap();
+    let metrics = Metrics::new().unwrap();
+    let (handle, _thread) = spawn_engine(scheduler, Box::new(FakeRunner { delay, fail }), metrics.clone()).unwrap();
+    (handle, metrics)
+}
+
+fn request(handle: &EngineHandle, n: usize, max_tokens: usize) -> Request {
+    let params = Arc::new(SamplingParams { max_tokens, ..SamplingParams::default() });
+    let prompt: Arc<[u32]> = vec![1, 3, 4, 5, 6].into();
+    let seqs = (0..n)
+        .map(|_| SeqSpec { seq_id: handle.next_seq_id(), prompt_token_ids: prompt.clone(), params: params.clone() })
+        .collect();
+    Request { id: handle.next_request_id(), seqs }
+}
+
+/// Polls until the engine is idle with an empty KV cache, or panics after 2 s.
+fn wait_until_idle(metrics: &Metrics) {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline {
+        if metrics.num_requests_running.get() == 0 && metrics.kv_cache_usage_perc.get() == 0.0 {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    panic!(
+        "engine not idle: running {}, kv usage {}",
+        metrics.num_requests_running.get(),
+        metrics.kv_cache_usage_perc.get()
+    );
+}
+
+fn finished(mut guard: RequestGuard) {
+    guard.finished();
+}
+
+#[test]
+fn every_sequence_streams_its_tokens_and_ends_with_length() {
+    let (handle, metrics) = start(Duration::ZERO, false);
+    let (guard, mut rx) = handle.submit(request(&handle, 2, 5)).unwrap();
+    let mut tokens = 0;
+    let mut finishes = Vec::new();
+    while finishes.len() < 2 {
+        match rx.blocking_recv().expect("engine hung up early") {
+            EngineEvent::Token(u) => {
+                tokens += 1;
+                assert_eq!(u.token.token_id, 7);
+                finishes.extend(u.finish);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    finished(guard);
+    assert_eq!(tokens, 10);
+    assert_eq!(finishes, vec![FinishReason::Length, FinishReason::Length]);
+    wait_until_idle(&metrics);
+    assert_eq!(metrics.generation_tokens_total.get(), 10);
+    assert_eq!(metrics.prompt_tokens_total.get(), 10);
+}
+
+#[test]
+fn dropping_the_guard_aborts_the_request_and_frees_its_blocks() {
+    let (handle, metrics) = start(Duration::from_millis(2), false);
+    let (guard, mut rx) = handle.submit(request(&handle, 1, 100)).unwrap();
+    for _ in 0..3 {
+        assert!(matches!(rx.blocking_recv(), Some(EngineEvent::Token(_))));
+    }
+    assert!(metrics.kv_cache_usage_perc.get() > 0.0);
+    drop(guard);
+    drop(rx);
+    wait_until_idle(&metrics);
+}
+
+#[test]
+fn a_closed_event_channel_alone_aborts_the_request() {
+    let (handle, metrics) = start(Duration::from_millis(2), false);
+    let (guard, rx) = handle.submit(request(&handle, 1, 100)).unwrap();
+    finished(guard);
+    drop(rx);
+    wait_until_idle(&metrics);
+}
+
+#[test]
+fn a_request_the_scheduler_refuses_gets_a_rejection() {
+    let (handle, _metrics) = start(Duration::ZERO, false);
+    let mut req = request(&handle, 1, 5);
+    req.seqs.clear();
+    let (guard, mut rx) = handle.submit(req).unwrap();
+    finished(guard);
+    assert!(matches!(rx.blocking_recv(), Some(EngineEvent::Rejected(_))));
+}
+
+#[test]
+fn a_failed_model_step_fails_the_request_and_frees_its_blocks() {
+    let (handle, metrics) = start(Duration::ZERO, true);
+    let (guard, mut rx) = handle.submit(request(&handle, 1, 5)).unwrap();
+    finished(guard);
+    match rx.blocking_recv() {
+        Some(EngineEvent::Failed(msg)) => assert!(msg.contains("boom"), "{msg}"),
+        other => panic!("unexpected {other:?}"),
+    }
+    wait_until_idle(&metrics);
+}

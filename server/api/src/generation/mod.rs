@@ -1,0 +1,125 @@
+//! A request in flight, seen from its HTTP handler: engine events in, per-choice
+//! deltas out. Owns the `RequestGuard`, so dropping a `Generation` (client gone)
+//! aborts the request in the engine.
+
+mod choice;
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use ponder_engine::SeqId;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+pub use choice::{Choice, ChoiceConfig};
+
+use crate::engine::{EngineEvent, RequestGuard};
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::protocol::{ChunkDelta, Usage};
+
+/// A submitted request and the state of each of its choices.
+pub struct Generation {
+    /// `None` once dropped on purpose (every choice ended here; abort the rest).
+    guard: Option<RequestGuard>,
+    events: UnboundedReceiver<EngineEvent>,
+    choices: Vec<Choice>,
+    /// Engine sequence → index into `choices`.
+    by_seq: HashMap<SeqId, usize>,
+    prompt_tokens: usize,
+    metrics: Metrics,
+    started: Instant,
+    first_token_seen: bool,
+}
+
+impl Generation {
+    /// `seqs[i]` is the engine sequence of `choices[i]`; `prompt_tokens` counts each
+    /// prompt once. `started` is the request's arrival time (for latency metrics).
+    pub fn new(
+        guard: RequestGuard,
+        events: UnboundedReceiver<EngineEvent>,
+        choices: Vec<(SeqId, Choice)>,
+        prompt_tokens: usize,
+        metrics: Metrics,
+        started: Instant,
+    ) -> Self {
+        let by_seq = choices.iter().enumerate().map(|(i, (seq, _))| (*seq, i)).collect();
+        let choices = choices.into_iter().map(|(_, c)| c).collect();
+        Self { guard: Some(guard), events, choices, by_seq, prompt_tokens, metrics, started, first_token_seen: false }
+    }
+
+    /// Whether every choice has its finish reason.
+    pub fn is_done(&self) -> bool {
+        self.choices.iter().all(|c| c.finish.is_some())
+    }
+
+    /// Waits for the next engine event(s) and returns the resulting deltas (some may
+    /// be empty: skip those). `None` once every choice finished.
+    ///
+    /// Errors: the engine rejected the request (400), a model step failed (500), or
+    /// the engine stopped (503).
+    pub async fn next(&mut self) -> Option<Result<Vec<ChunkDelta>, ApiError>> {
+        if self.is_done() {
+            return None;
+        }
+        let first = match self.events.recv().await {
+            Some(event) => event,
+            None => return Some(Err(ApiError::unavailable("The engine stopped while generating."))),
+        };
+        let mut out = Vec::new();
+        if let Err(e) = self.apply(first, &mut out) {
+            return Some(Err(e));
+        }
+        while let Ok(event) = self.events.try_recv() {
+            if let Err(e) = self.apply(event, &mut out) {
+                return Some(Err(e));
+            }
+        }
+        self.settle();
+        Some(Ok(out))
+    }
+
+    fn apply(&mut self, event: EngineEvent, out: &mut Vec<ChunkDelta>) -> Result<(), ApiError> {
+        match event {
+            EngineEvent::Token(update) => {
+                if !self.first_token_seen {
+                    self.first_token_seen = true;
+                    self.metrics.time_to_first_token_seconds.observe(self.started.elapsed().as_secs_f64());
+                }
+                if let Some(&i) = self.by_seq.get(&update.seq_id) {
+                    out.push(self.choices[i].push(&update.token, update.finish));
+                }
+                Ok(())
+            }
+            EngineEvent::Rejected(message) => Err(ApiError::bad_request(message)),
+            EngineEvent::Failed(message) => Err(ApiError::internal(message)),
+        }
+    }
+
+    /// Once every choice ended: disarm the guard if the engine finished every sequence,
+    /// else abort the rest now (a stop string ended them here).
+    fn settle(&mut self) {
+        if !self.is_done() {
+            return;
+        }
+        if let Some(mut guard) = self.guard.take() {
+            if self.choices.iter().all(|c| c.engine_finished) {
+                guard.finished();
+            }
+        }
+        self.metrics.e2e_request_latency_seconds.observe(self.started.elapsed().as_secs_f64());
+    }
+
+    /// The choices, in index order.
+    pub fn choices(&self) -> &[Choice] {
+        &self.choices
+    }
+
+    /// Token counts so far.
+    pub fn usage(&self) -> Usage {
+        Usage {
+            prompt_tokens: self.prompt_tokens,
+            completion_tokens: self.choices.iter().map(|c| c.token_ids.len()).sum(),
+            reasoning_tokens: self.choices.iter().map(Choice::reasoning_tokens).sum(),
+        }
+    }
+}

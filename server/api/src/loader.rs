@@ -1,0 +1,122 @@
+//! Startup: resolve MODEL, load weights and tokenizer, size the KV cache, and start
+//! the engine thread. Everything here runs before the listener opens.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context};
+use candle_core::{DType, Device};
+use ponder_engine::{Scheduler, SchedulerConfig};
+use ponder_models::tokenizer::TextTokenizer;
+use ponder_runner::{num_blocks_for_memory, ModelRunner, RunnerConfig};
+
+use crate::cli::{KvCacheDtype, ServeArgs};
+use crate::engine::spawn_engine;
+use crate::metrics::Metrics;
+use crate::model_source::{self, ModelSource};
+use crate::state::AppState;
+
+/// A loaded model with its engine thread running, ready to serve.
+pub struct LoadedServer {
+    pub state: Arc<AppState>,
+    /// The engine thread; it ends when the last `EngineHandle` is dropped.
+    pub engine_thread: JoinHandle<()>,
+}
+
+/// The compute device: CUDA device 0 with the `cuda` feature, else the CPU.
+fn device() -> anyhow::Result<Device> {
+    #[cfg(feature = "cuda")]
+    {
+        Ok(Device::new_cuda(0).context("cannot open CUDA device 0")?)
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        Ok(Device::Cpu)
+    }
+}
+
+fn kv_dtype(flag: KvCacheDtype, device: &Device) -> DType {
+    match flag {
+        KvCacheDtype::Auto if device.is_cpu() => DType::F32,
+        KvCacheDtype::Auto => DType::BF16,
+        KvCacheDtype::F32 => DType::F32,
+        KvCacheDtype::F16 => DType::F16,
+        KvCacheDtype::Bf16 => DType::BF16,
+    }
+}
+
+/// Loads everything `ponder serve` needs (blocking; seconds to minutes).
+///
+/// Errors: MODEL cannot be resolved or loaded, `--max-model-len` exceeds the model's
+/// window, or the KV cache cannot hold one full-length sequence.
+pub fn load(args: &ServeArgs) -> anyhow::Result<LoadedServer> {
+    let (source, stem) = model_source::resolve(args.model.as_deref())?;
+    let device = device()?;
+    tracing::info!(path = %source.path().display(), "loading model");
+    let model = ponder_models::load_model(source.path(), &device)
+        .with_context(|| format!("cannot load the model at {}", source.path().display()))?;
+    let tokenizer = Arc::new(load_tokenizer(&source)?);
+    let max_model_len = match args.max_model_len {
+        Some(n) if n > model.max_model_len() => {
+            bail!("--max-model-len {n} exceeds the model's context window of {} tokens", model.max_model_len())
+        }
+        Some(0) => bail!("--max-model-len must be positive"),
+        Some(n) => n,
+        None => model.max_model_len(),
+    };
+    let dtype = kv_dtype(args.kv_cache_dtype, &device);
+    let num_blocks = num_blocks_for_memory(
+        usize::try_from(args.kv_cache_memory.0).unwrap_or(usize::MAX),
+        model.num_layers(),
+        model.num_kv_heads(),
+        model.head_dim(),
+        args.block_size,
+        dtype,
+    );
+    if args.block_size == 0 || num_blocks * args.block_size < max_model_len {
+        bail!(
+            "a KV cache of {} holds {} blocks of {} tokens ({} tokens), less than --max-model-len {}: \
+             raise --kv-cache-memory or lower --max-model-len",
+            args.kv_cache_memory, num_blocks, args.block_size, num_blocks * args.block_size, max_model_len
+        );
+    }
+    let vocab_size = model.vocab_size();
+    let scheduler = Scheduler::new(SchedulerConfig {
+        max_num_seqs: args.max_num_seqs,
+        max_num_batched_tokens: args.max_num_batched_tokens,
+        block_size: args.block_size,
+        num_blocks,
+        max_model_len,
+        eos_token_ids: tokenizer.eos_token_ids().to_vec(),
+        enable_prefix_caching: !args.no_prefix_caching,
+    })
+    .context("invalid scheduler settings")?;
+    let runner = ModelRunner::new(model, RunnerConfig { block_size: args.block_size, num_blocks, kv_cache_dtype: dtype })?;
+    let metrics = Metrics::new().context("cannot register metrics")?;
+    let (engine, engine_thread) = spawn_engine(scheduler, Box::new(runner), metrics.clone())?;
+    tracing::info!(num_blocks, max_model_len, ?dtype, "engine started");
+    let state = AppState {
+        model_name: args.served_model_name.clone().unwrap_or(stem),
+        tokenizer,
+        engine,
+        metrics,
+        max_model_len,
+        vocab_size,
+        defaults: crate::gen_config::sampling_defaults(source.folder()),
+        reasoning_field: args.reasoning_field,
+        default_seed: args.seed,
+        api_key: args.api_key.clone(),
+        max_body_bytes: usize::try_from(args.max_body_bytes.0).unwrap_or(usize::MAX),
+        created: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+    };
+    Ok(LoadedServer { state: Arc::new(state), engine_thread })
+}
+
+fn load_tokenizer(source: &ModelSource) -> anyhow::Result<TextTokenizer> {
+    let tokenizer = match source {
+        ModelSource::HfFolder(dir) => TextTokenizer::from_dir(dir),
+        ModelSource::Gguf(file) => TextTokenizer::from_gguf(file),
+    };
+    tokenizer.with_context(|| format!("cannot load the tokenizer of {}", source.path().display()))
+}

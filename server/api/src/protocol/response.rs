@@ -1,0 +1,237 @@
+//! OpenAI response bodies: `chat.completion`, `chat.completion.chunk`,
+//! `text_completion`, and `usage`.
+
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+/// Name(s) under which reasoning text is returned (`--reasoning-field`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReasoningField {
+    /// `reasoning_content` (DeepSeek API, SGLang, llama.cpp, mistral.rs).
+    ReasoningContent,
+    /// `reasoning` (vLLM since 2025).
+    Reasoning,
+    /// Both names, same text.
+    Both,
+}
+
+impl ReasoningField {
+    /// The JSON keys to write reasoning text under.
+    pub fn names(self) -> &'static [&'static str] {
+        match self {
+            Self::ReasoningContent => &["reasoning_content"],
+            Self::Reasoning => &["reasoning"],
+            Self::Both => &["reasoning_content", "reasoning"],
+        }
+    }
+}
+
+/// Why a choice ended, as OpenAI spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinishReason {
+    /// EOS, a stop token, a stop string (or an abort).
+    Stop,
+    /// `max_tokens` or the context window.
+    Length,
+}
+
+impl FinishReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stop => "stop",
+            Self::Length => "length",
+        }
+    }
+}
+
+/// Token counts of a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Usage {
+    /// Prompt tokens, summed over prompts (each prompt once, whatever `n`).
+    pub prompt_tokens: usize,
+    /// Generated tokens over all choices.
+    pub completion_tokens: usize,
+    /// Generated tokens that were reasoning (see API.md for the exact count).
+    pub reasoning_tokens: usize,
+}
+
+impl Usage {
+    /// OpenAI's `usage` object, with `completion_tokens_details.reasoning_tokens`.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.prompt_tokens + self.completion_tokens,
+            "completion_tokens_details": {"reasoning_tokens": self.reasoning_tokens},
+        })
+    }
+}
+
+/// One candidate token with its log-probability (chat `logprobs.content[i]`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TopLogprob {
+    pub token: String,
+    pub logprob: f32,
+    pub bytes: Vec<u8>,
+}
+
+/// The sampled token's log-probability and the top alternatives.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TokenLogprob {
+    pub token: String,
+    pub logprob: f32,
+    pub bytes: Vec<u8>,
+    pub top_logprobs: Vec<TopLogprob>,
+}
+
+/// Fields shared by every body of one response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResponseMeta {
+    /// `chatcmpl-...` or `cmpl-...`.
+    pub id: String,
+    /// Unix seconds.
+    pub created: u64,
+    pub model: String,
+}
+
+impl ResponseMeta {
+    fn envelope(&self, object: &str, choices: Vec<Value>) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("id".into(), json!(self.id));
+        m.insert("object".into(), json!(object));
+        m.insert("created".into(), json!(self.created));
+        m.insert("model".into(), json!(self.model));
+        m.insert("choices".into(), Value::Array(choices));
+        m
+    }
+}
+
+/// The final text of one choice.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChoiceOutput {
+    pub index: usize,
+    /// `None` when there was no reasoning section (or `include_reasoning: false`).
+    pub reasoning: Option<String>,
+    pub content: String,
+    pub finish: FinishReason,
+    /// Generated token ids, when `return_token_ids`.
+    pub token_ids: Option<Vec<u32>>,
+    /// Per-token logprobs, when requested.
+    pub logprobs: Option<Vec<TokenLogprob>>,
+}
+
+/// A non-streaming `chat.completion` body.
+pub fn chat_completion(meta: &ResponseMeta, choices: &[ChoiceOutput], usage: &Usage, field: ReasoningField, prompt_ids: Option<&[u32]>) -> Value {
+    let choices = choices
+        .iter()
+        .map(|c| {
+            let mut message = Map::new();
+            message.insert("role".into(), json!("assistant"));
+            message.insert("content".into(), json!(c.content));
+            for name in field.names() {
+                message.insert((*name).into(), json!(c.reasoning));
+            }
+            let mut choice = json!({
+                "index": c.index,
+                "message": message,
+                "logprobs": c.logprobs.as_ref().map(|l| json!({"content": l})),
+                "finish_reason": c.finish.as_str(),
+            });
+            if let Some(ids) = &c.token_ids {
+                choice["token_ids"] = json!(ids);
+            }
+            choice
+        })
+        .collect();
+    finish_body(meta.envelope("chat.completion", choices), usage, prompt_ids)
+}
+
+/// A non-streaming `text_completion` body.
+pub fn completion(meta: &ResponseMeta, choices: &[ChoiceOutput], usage: &Usage, prompt_ids: Option<&[u32]>) -> Value {
+    let choices = choices
+        .iter()
+        .map(|c| {
+            let mut choice = json!({"index": c.index, "text": c.content, "logprobs": null, "finish_reason": c.finish.as_str()});
+            if let Some(ids) = &c.token_ids {
+                choice["token_ids"] = json!(ids);
+            }
+            choice
+        })
+        .collect();
+    finish_body(meta.envelope("text_completion", choices), usage, prompt_ids)
+}
+
+fn finish_body(mut body: Map<String, Value>, usage: &Usage, prompt_ids: Option<&[u32]>) -> Value {
+    body.insert("usage".into(), usage.to_json());
+    if let Some(ids) = prompt_ids {
+        body.insert("prompt_token_ids".into(), json!(ids));
+    }
+    Value::Object(body)
+}
+
+/// What one streamed chunk says about one choice.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ChunkDelta {
+    pub index: usize,
+    /// Only in the choice's first chunk.
+    pub role: bool,
+    /// Never `Some("")`.
+    pub reasoning: Option<String>,
+    /// Never `Some("")`.
+    pub content: Option<String>,
+    pub finish: Option<FinishReason>,
+    /// Token ids generated since the previous chunk, when `return_token_ids`.
+    pub token_ids: Option<Vec<u32>>,
+    pub logprobs: Option<Vec<TokenLogprob>>,
+}
+
+/// A `chat.completion.chunk` with one choice.
+pub fn chat_chunk(meta: &ResponseMeta, d: &ChunkDelta, field: ReasoningField) -> Value {
+    let mut delta = Map::new();
+    if d.role {
+        delta.insert("role".into(), json!("assistant"));
+    }
+    if let Some(text) = &d.reasoning {
+        for name in field.names() {
+            delta.insert((*name).into(), json!(text));
+        }
+    }
+    if let Some(text) = &d.content {
+        delta.insert("content".into(), json!(text));
+    }
+    let mut choice = json!({
+        "index": d.index,
+        "delta": delta,
+        "logprobs": d.logprobs.as_ref().map(|l| json!({"content": l})),
+        "finish_reason": d.finish.map(FinishReason::as_str),
+    });
+    if let Some(ids) = &d.token_ids {
+        choice["token_ids"] = json!(ids);
+    }
+    Value::Object(meta.envelope("chat.completion.chunk", vec![choice]))
+}
+
+/// A streamed `text_completion` with one choice.
+pub fn completion_chunk(meta: &ResponseMeta, d: &ChunkDelta) -> Value {
+    let mut choice = json!({
+        "index": d.index,
+        "text": d.content.clone().unwrap_or_default(),
+        "logprobs": null,
+        "finish_reason": d.finish.map(FinishReason::as_str),
+    });
+    if let Some(ids) = &d.token_ids {
+        choice["token_ids"] = json!(ids);
+    }
+    Value::Object(meta.envelope("text_completion", vec![choice]))
+}
+
+/// The final usage chunk of a stream (`stream_options.include_usage`): no choices.
+pub fn usage_chunk(meta: &ResponseMeta, object: &str, usage: &Usage) -> Value {
+    let mut body = meta.envelope(object, Vec::new());
+    body.insert("usage".into(), usage.to_json());
+    Value::Object(body)
+}
+
+#[cfg(test)]
+#[path = "response_tests.rs"]
+mod tests;

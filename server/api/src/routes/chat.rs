@@ -1,0 +1,81 @@
+//! `POST /v1/chat/completions`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{Map, Value};
+
+use super::body::JsonBody;
+use super::collect::collect;
+use super::sse::{sse_response, ChunkKind};
+use super::submit::{response_meta, submit, Prompt};
+use crate::error::ApiError;
+use crate::generation::ChoiceConfig;
+use crate::protocol::response::chat_completion;
+use crate::protocol::ChatRequest;
+use crate::state::SharedState;
+use crate::text::{prompt_ids_open_reasoning, prompt_opens_reasoning, ReasoningConfig, TextPipelineConfig, ThinkTokenIds};
+
+/// The handler: validate, render + tokenize off the async threads, submit, then stream
+/// or collect.
+pub async fn chat_completions(State(state): State<SharedState>, JsonBody(body): JsonBody) -> Response {
+    match handle(state, body).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn handle(state: SharedState, body: Value) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let req = ChatRequest::parse(&body)?;
+    state.check_model(req.model.as_deref())?;
+    req.params.check_vocab(state.vocab_size)?;
+    let (prompt_text, prompt_ids) = render(&state, req.messages, req.template_kwargs).await?;
+    let max_tokens = state.max_tokens_for(prompt_ids.len(), req.params.max_tokens, "messages")?;
+    let think_ids: Option<ThinkTokenIds> = state.tokenizer.think_token_ids().map(Into::into);
+    let starts_in_reasoning = match think_ids {
+        Some(ids) => prompt_ids_open_reasoning(&prompt_ids, ids),
+        None => prompt_opens_reasoning(&prompt_text),
+    };
+    let choice = ChoiceConfig {
+        pipeline: TextPipelineConfig {
+            skip_special_tokens: req.params.skip_special_tokens,
+            stop: req.params.stop.clone(),
+            reasoning: Some(ReasoningConfig { think_token_ids: think_ids, starts_in_reasoning }),
+        },
+        split_reasoning: true,
+        include_reasoning: req.params.reasoning.include_reasoning,
+        logprobs: req.params.logprobs.is_some(),
+        return_token_ids: req.params.return_token_ids,
+    };
+    let prompt = Prompt { ids: prompt_ids.into(), max_tokens };
+    let generation = submit(&state, std::slice::from_ref(&prompt), &req.params, &choice, started)?;
+    let meta = response_meta(&state, "chatcmpl");
+    if req.params.stream {
+        return Ok(sse_response(generation, meta, ChunkKind::Chat(state.reasoning_field), req.params.include_usage));
+    }
+    let (choices, generation) = collect(generation, req.params.return_token_ids).await?;
+    let prompt_ids = req.params.return_token_ids.then_some(&prompt.ids[..]);
+    let body = chat_completion(&meta, &choices, &generation.usage(), state.reasoning_field, prompt_ids);
+    Ok(Json(body).into_response())
+}
+
+/// Renders the chat template and tokenizes it (no special tokens added: the template
+/// writes BOS) on tokio's blocking pool.
+async fn render(state: &SharedState, messages: Vec<Value>, kwargs: Map<String, Value>) -> Result<(String, Vec<u32>), ApiError> {
+    let tokenizer = Arc::clone(&state.tokenizer);
+    tokio::task::spawn_blocking(move || {
+        let text = tokenizer
+            .apply_chat_template(&messages, true, &kwargs)
+            .map_err(|e| ApiError::invalid("messages", format!("Cannot render the chat template: {e}")))?;
+        let ids = tokenizer
+            .encode(&text, false)
+            .map_err(|e| ApiError::invalid("messages", format!("Cannot tokenize the prompt: {e}")))?;
+        Ok((text, ids))
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("tokenization task failed: {e}")))?
+}

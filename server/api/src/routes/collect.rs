@@ -1,0 +1,50 @@
+//! Non-streaming responses: run a generation to the end and build one JSON body.
+
+use crate::error::ApiError;
+use crate::generation::Generation;
+use crate::protocol::{ChoiceOutput, FinishReason, TokenLogprob};
+
+/// Accumulated output of one choice.
+#[derive(Default)]
+struct Acc {
+    reasoning: String,
+    content: String,
+    logprobs: Vec<TokenLogprob>,
+    has_logprobs: bool,
+}
+
+/// Drives `generation` to completion and returns every choice's final output.
+///
+/// Errors: those of [`Generation::next`].
+pub async fn collect(mut generation: Generation, return_token_ids: bool) -> Result<(Vec<ChoiceOutput>, Generation), ApiError> {
+    let mut acc: Vec<Acc> = (0..generation.choices().len()).map(|_| Acc::default()).collect();
+    while let Some(deltas) = generation.next().await {
+        for d in deltas? {
+            let Some(a) = acc.get_mut(d.index) else { continue };
+            if let Some(r) = &d.reasoning {
+                a.reasoning.push_str(r);
+            }
+            if let Some(c) = &d.content {
+                a.content.push_str(c);
+            }
+            if let Some(l) = d.logprobs {
+                a.has_logprobs = true;
+                a.logprobs.extend(l);
+            }
+        }
+    }
+    let outputs = generation
+        .choices()
+        .iter()
+        .zip(acc)
+        .map(|(choice, a)| ChoiceOutput {
+            index: choice.index,
+            reasoning: choice.has_reasoning().then_some(a.reasoning),
+            content: a.content,
+            finish: choice.finish.unwrap_or(FinishReason::Stop),
+            token_ids: return_token_ids.then(|| choice.token_ids.clone()),
+            logprobs: a.has_logprobs.then_some(a.logprobs),
+        })
+        .collect();
+    Ok((outputs, generation))
+}

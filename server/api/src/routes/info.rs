@@ -1,0 +1,43 @@
+//! Small GET routes: `/health`, `/ready`, `/version`, `/metrics`, `/v1/models`.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::Json;
+use serde_json::{json, Value};
+
+use crate::state::SharedState;
+
+/// Liveness: 200 once the listener is open (which is after the model loaded).
+pub async fn health() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// Readiness: the model is loaded and the engine runs.
+pub async fn ready(State(state): State<SharedState>) -> Json<Value> {
+    Json(json!({"status": "ready", "model": state.model_name}))
+}
+
+/// The server's version.
+pub async fn version() -> Json<Value> {
+    Json(json!({"version": env!("CARGO_PKG_VERSION")}))
+}
+
+/// Prometheus text exposition.
+pub async fn metrics(State(state): State<SharedState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())
+}
+
+/// OpenAI's model list: the one served model.
+pub async fn models(State(state): State<SharedState>) -> Json<Value> {
+    Json(json!({
+        "object": "list",
+        "data": [{
+            "id": state.model_name,
+            "object": "model",
+            "created": state.created,
+            "owned_by": "ponder",
+            "max_model_len": state.max_model_len,
+        }],
+    }))
+}

@@ -1,0 +1,52 @@
+//! The HTTP surface: OpenAI routes under `/v1`, health and metrics, JSON errors for
+//! unknown routes (404), wrong methods (405) and oversized bodies (413).
+
+mod auth;
+mod body;
+mod chat;
+mod collect;
+mod completions;
+mod info;
+mod sse;
+mod submit;
+
+use axum::extract::Request;
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use tower_http::limit::RequestBodyLimitLayer;
+
+use crate::error::ApiError;
+use crate::state::SharedState;
+
+pub use sse::ChunkKind;
+
+/// The complete router over `state`.
+pub fn router(state: SharedState) -> Router {
+    let v1 = Router::new()
+        .route("/v1/chat/completions", post(chat::chat_completions))
+        .route("/v1/completions", post(completions::completions))
+        .route("/v1/models", get(info::models))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_api_key));
+    Router::new()
+        .merge(v1)
+        .route("/health", get(info::health))
+        .route("/ready", get(info::ready))
+        .route("/version", get(info::version))
+        .route("/metrics", get(info::metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(RequestBodyLimitLayer::new(state.max_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), body::json_payload_too_large))
+        .with_state(state)
+}
+
+async fn not_found(req: Request) -> Response {
+    ApiError::route_not_found(req.uri().path()).into_response()
+}
+
+async fn method_not_allowed(req: Request) -> Response {
+    ApiError::method_not_allowed(req.method().as_str(), req.uri().path()).into_response()
+}

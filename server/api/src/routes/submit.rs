@@ -1,0 +1,59 @@
+//! Turning validated prompts into one engine `Request` (`n` sequences per prompt) and
+//! a `Generation` that tracks its choices.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use ponder_engine::{Request, SeqSpec};
+
+use crate::error::ApiError;
+use crate::generation::{Choice, ChoiceConfig, Generation};
+use crate::protocol::{GenerationParams, ResponseMeta};
+use crate::state::AppState;
+
+/// One tokenized prompt with its generation budget.
+#[derive(Debug, Clone)]
+pub struct Prompt {
+    pub ids: Arc<[u32]>,
+    /// Resolved `max_tokens` (clamped to the context window).
+    pub max_tokens: usize,
+}
+
+/// Submits `n` samples of every prompt as one request; choice `p * n + j` is sample `j`
+/// of prompt `p`, seeded `seed + p * n + j` (OpenAI/vLLM: the same seed reproduces).
+///
+/// Errors: 503 when the engine has stopped.
+pub fn submit(
+    state: &AppState,
+    prompts: &[Prompt],
+    params: &GenerationParams,
+    choice: &ChoiceConfig,
+    started: Instant,
+) -> Result<Generation, ApiError> {
+    let base_seed = rand::random::<u64>();
+    let mut seqs = Vec::with_capacity(prompts.len() * params.n);
+    let mut choices = Vec::with_capacity(prompts.len() * params.n);
+    for (p, prompt) in prompts.iter().enumerate() {
+        for j in 0..params.n {
+            let index = p * params.n + j;
+            let seq_id = state.engine.next_seq_id();
+            let seed = state.sample_seed(params.seed, base_seed, index);
+            let sampling = params.sampling_params(&state.defaults, prompt.max_tokens, seed);
+            seqs.push(SeqSpec { seq_id, prompt_token_ids: prompt.ids.clone(), params: Arc::new(sampling) });
+            choices.push((seq_id, Choice::new(index, state.tokenizer.clone(), choice.clone())));
+        }
+    }
+    let prompt_tokens = prompts.iter().map(|p| p.ids.len()).sum();
+    let request = Request { id: state.engine.next_request_id(), seqs };
+    let (guard, events) = state.engine.submit(request)?;
+    Ok(Generation::new(guard, events, choices, prompt_tokens, state.metrics.clone(), started))
+}
+
+/// `id`, `created` and `model` of a response.
+pub fn response_meta(state: &AppState, prefix: &str) -> ResponseMeta {
+    ResponseMeta {
+        id: format!("{prefix}-{:032x}", rand::random::<u128>()),
+        created: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+        model: state.model_name.clone(),
+    }
+}

@@ -1,0 +1,76 @@
+//! What every request handler shares: the served model's facts, the tokenizer, the
+//! engine handle, metrics and server settings. Read-only after startup.
+
+use std::sync::Arc;
+
+use ponder_models::tokenizer::TextTokenizer;
+
+use crate::engine::EngineHandle;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::protocol::{ReasoningField, SamplingDefaults};
+
+/// Shared, immutable server state (behind an `Arc` in axum's state).
+pub struct AppState {
+    /// The name `/v1/models` lists and requests may send as `model`.
+    pub model_name: String,
+    pub tokenizer: Arc<TextTokenizer>,
+    pub engine: EngineHandle,
+    pub metrics: Metrics,
+    /// Context window in tokens (prompt + generated).
+    pub max_model_len: usize,
+    /// Rows of the logits; token ids must be below it.
+    pub vocab_size: usize,
+    /// Sampling defaults from `generation_config.json`.
+    pub defaults: SamplingDefaults,
+    pub reasoning_field: ReasoningField,
+    /// `--seed`: used for requests without `seed` (else a random one per request).
+    pub default_seed: Option<u64>,
+    /// `--api-key`: when set, `/v1` routes need `Authorization: Bearer <key>`.
+    pub api_key: Option<String>,
+    /// `--max-body-bytes`.
+    pub max_body_bytes: usize,
+    /// Unix seconds at startup (`created` of the model object).
+    pub created: u64,
+}
+
+/// Handler state.
+pub type SharedState = Arc<AppState>;
+
+impl AppState {
+    /// Checks a request's `model`: absent or the served name is fine; anything else is 404.
+    pub fn check_model(&self, model: Option<&str>) -> Result<(), ApiError> {
+        match model {
+            None => Ok(()),
+            Some(m) if m == self.model_name => Ok(()),
+            Some(m) => Err(ApiError::model_not_found(m)),
+        }
+    }
+
+    /// The generation budget for a prompt of `prompt_len` tokens: `requested` (or the
+    /// rest of the context window), clamped to the window.
+    ///
+    /// Errors: 400 giving both numbers when the prompt leaves no room to generate.
+    pub fn max_tokens_for(&self, prompt_len: usize, requested: Option<usize>, param: &str) -> Result<usize, ApiError> {
+        if prompt_len == 0 {
+            return Err(ApiError::invalid(param, "The prompt is empty."));
+        }
+        if prompt_len >= self.max_model_len {
+            return Err(ApiError::invalid(
+                param,
+                format!(
+                    "This model's maximum context length is {} tokens, but the prompt has {} tokens \
+                     (no room left to generate). Shorten the prompt.",
+                    self.max_model_len, prompt_len
+                ),
+            ));
+        }
+        let room = self.max_model_len - prompt_len;
+        Ok(requested.map_or(room, |r| r.min(room)))
+    }
+
+    /// Seed of sample `i` of a request: `seed + i`, else `--seed + i`, else random.
+    pub fn sample_seed(&self, request_seed: Option<u64>, base: u64, i: usize) -> u64 {
+        request_seed.or(self.default_seed).unwrap_or(base).wrapping_add(i as u64)
+    }
+}

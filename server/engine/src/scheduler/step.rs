@@ -1,0 +1,130 @@
+//! `Scheduler::schedule`: one step's batch under the token budget.
+
+use std::collections::HashSet;
+
+use super::Scheduler;
+use crate::batch::{ScheduledBatch, ScheduledSeq};
+use crate::block_hash::BlockHash;
+use crate::ids::SeqId;
+use crate::kv_cache_manager::ComputedBlocks;
+
+/// The step being built.
+struct StepBuilder {
+    /// Tokens left in the step's budget.
+    budget: usize,
+    seqs: Vec<ScheduledSeq>,
+    /// Hashes of the blocks this step fills (prefix caching only): a waiting sequence
+    /// whose prefix continues with one of them waits a step and then takes it from the
+    /// cache, so `n` samples of one prompt prefill it once.
+    pending: HashSet<BlockHash>,
+    /// Whether a sequence was preempted in this step (then nothing new is admitted).
+    preempted: bool,
+}
+
+impl Scheduler {
+    /// Picks the next step's work and allocates its KV slots: running sequences first,
+    /// oldest first (one decode token, or the next prompt chunk, preempting the newest
+    /// running sequences when blocks run out), then waiting sequences in FCFS order
+    /// while the budget, `max_num_seqs` and free blocks allow. The batch never exceeds
+    /// `max_num_batched_tokens` tokens or `max_num_seqs` sequences; it is empty when
+    /// nothing is unfinished. Must be followed by `update` with the runner's output.
+    pub fn schedule(&mut self) -> ScheduledBatch {
+        let mut step = StepBuilder {
+            budget: self.cfg.max_num_batched_tokens,
+            seqs: Vec::new(),
+            pending: HashSet::new(),
+            preempted: false,
+        };
+        self.schedule_running(&mut step);
+        if !step.preempted {
+            self.schedule_waiting(&mut step);
+        }
+        self.in_flight = step.seqs.iter().map(|s| (s.seq_id, s.sample.is_some())).collect();
+        ScheduledBatch { seqs: step.seqs, block_size: self.cfg.block_size }
+    }
+
+    fn schedule_running(&mut self, step: &mut StepBuilder) {
+        let mut i = 0;
+        while i < self.running.len() && step.budget > 0 {
+            let id = self.running[i];
+            let seq = &self.seqs[&id];
+            let n = (seq.num_tokens() - seq.num_computed_tokens()).min(step.budget);
+            if n > 0 {
+                if !self.allocate_or_preempt(id, n, step) {
+                    break; // `id` itself was preempted: it was the newest left
+                }
+                self.push_scheduled(id, n, step);
+            }
+            i += 1;
+        }
+    }
+
+    /// Allocates slots for `n` more tokens of running `id`, preempting the newest running
+    /// sequences until it fits. Returns `false` when `id` itself had to be preempted.
+    fn allocate_or_preempt(&mut self, id: SeqId, n: usize, step: &mut StepBuilder) -> bool {
+        loop {
+            let seq = &self.seqs[&id];
+            if self.kv.allocate_slots(seq, n, &ComputedBlocks::default()).is_some() {
+                return true;
+            }
+            step.preempted = true;
+            match self.preempt_newest() {
+                Some(victim) if victim != id => continue,
+                _ => return false,
+            }
+        }
+    }
+
+    fn schedule_waiting(&mut self, step: &mut StepBuilder) {
+        let mut idx = 0;
+        while idx < self.waiting.len() && step.budget > 0 && self.running.len() < self.cfg.max_num_seqs {
+            let id = self.waiting[idx];
+            let seq = &self.seqs[&id];
+            let hit = self.kv.get_computed_blocks(seq);
+            if self.waits_for_pending_block(id, &hit, step) {
+                idx += 1;
+                continue;
+            }
+            let n = (seq.num_tokens() - hit.num_tokens).min(step.budget);
+            if self.kv.allocate_slots(seq, n, &hit).is_none() {
+                break;
+            }
+            self.waiting.remove(idx);
+            if let Some(seq) = self.seqs.get_mut(&id) {
+                seq.set_num_computed_tokens(hit.num_tokens);
+            }
+            self.set_running(id);
+            self.push_scheduled(id, n, step);
+        }
+    }
+
+    /// Whether the block right after `hit` could be served from the cache but is being
+    /// filled in this very step by another sequence.
+    fn waits_for_pending_block(&self, id: SeqId, hit: &ComputedBlocks, step: &StepBuilder) -> bool {
+        let seq = &self.seqs[&id];
+        let next = hit.blocks.len();
+        let max_hit_blocks = (seq.num_tokens() - 1) / self.cfg.block_size;
+        next < max_hit_blocks && seq.block_hashes().get(next).is_some_and(|h| step.pending.contains(h))
+    }
+
+    /// Adds `n` tokens of `id` (slots already allocated) to the step and advances its
+    /// `num_computed_tokens`.
+    fn push_scheduled(&mut self, id: SeqId, n: usize, step: &mut StepBuilder) {
+        let Some(seq) = self.seqs.get_mut(&id) else { return };
+        let start = seq.num_computed_tokens();
+        let end = start + n;
+        let sample = (end == seq.num_tokens()).then(|| seq.sample_spec());
+        let bs = self.cfg.block_size;
+        step.pending.extend(seq.block_hashes().iter().take(end / bs).skip(start / bs).copied());
+        let token_ids = seq.token_ids(start..end).into_owned();
+        seq.advance(n);
+        step.budget -= n;
+        step.seqs.push(ScheduledSeq {
+            seq_id: id,
+            token_ids,
+            num_computed_tokens: start,
+            block_table: self.kv.block_table(id).to_vec(),
+            sample,
+        });
+    }
+}

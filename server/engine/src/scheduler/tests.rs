@@ -1,0 +1,251 @@
+use super::*;
+use crate::batch::{SampledToken, ScheduledBatch, StepOutput};
+use crate::finish::FinishReason;
+use crate::sampling::SamplingParams;
+use crate::testing::{config, request, Harness};
+
+fn params(max_tokens: usize) -> SamplingParams {
+    SamplingParams { max_tokens, ..SamplingParams::default() }
+}
+
+/// Samples token 7 (never EOS) for everyone.
+fn sevens(_: SeqId, _: usize) -> u32 {
+    7
+}
+
+fn chunk(batch: &ScheduledBatch, seq: u64) -> Option<(usize, usize, bool)> {
+    let s = batch.seqs.iter().find(|s| s.seq_id == SeqId(seq))?;
+    Some((s.num_computed_tokens, s.token_ids.len(), s.sample.is_some()))
+}
+
+#[test]
+fn a_prompt_longer_than_the_budget_is_prefilled_in_chunks() {
+    let mut h = Harness::new(config(16, 4, 4, 8));
+    h.add(request(1, 1, &[&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]], params(4))).unwrap();
+    assert_eq!(chunk(&h.step(sevens).0, 1), Some((0, 4, false)));
+    assert_eq!(chunk(&h.step(sevens).0, 1), Some((4, 4, false)));
+    let (batch, updates) = h.step(sevens);
+    assert_eq!(chunk(&batch, 1), Some((8, 2, true)));
+    assert_eq!(updates.len(), 1);
+    assert_eq!(chunk(&h.step(sevens).0, 1), Some((10, 1, true)));
+}
+
+#[test]
+fn a_new_request_joins_the_running_batch_at_the_next_step() {
+    let mut h = Harness::new(config(16, 4, 64, 8));
+    h.add(request(1, 1, &[&[1, 2, 3]], params(8))).unwrap();
+    h.step(sevens);
+    h.add(request(2, 2, &[&[4, 5, 6, 8, 9]], params(8))).unwrap();
+    let (batch, updates) = h.step(sevens);
+    assert_eq!(chunk(&batch, 1), Some((3, 1, true)));
+    assert_eq!(chunk(&batch, 2), Some((0, 5, true)));
+    assert_eq!(updates.len(), 2);
+    assert_eq!(h.sched.num_running(), 2);
+}
+
+#[test]
+fn max_num_seqs_holds_later_requests_in_the_waiting_queue() {
+    let mut h = Harness::new(config(16, 4, 64, 1));
+    h.add(request(1, 1, &[&[1, 2]], params(2))).unwrap();
+    h.add(request(2, 2, &[&[3, 4]], params(2))).unwrap();
+    assert_eq!(h.step(sevens).0.seqs.len(), 1);
+    assert_eq!(h.sched.num_waiting(), 1);
+    h.step(sevens); // request 1 finishes
+    assert_eq!(chunk(&h.step(sevens).0, 2), Some((0, 2, true)));
+}
+
+#[test]
+fn preempted_sequence_is_recomputed_and_keeps_its_tokens() {
+    let mut cfg = config(4, 2, 64, 8);
+    cfg.enable_prefix_caching = false;
+    let mut h = Harness::new(cfg);
+    h.add(request(1, 1, &[&[1, 2, 3]], params(3))).unwrap();
+    h.add(request(2, 2, &[&[4, 5, 6]], params(5))).unwrap();
+    let mut next = 10;
+    let mut sample = |_: SeqId, _: usize| {
+        next += 1;
+        next
+    };
+    h.step(&mut sample); // both prefill: 2 blocks each, the pool is full
+    h.step(&mut sample); // both decode inside their second block
+    let b_output = h.sched.sequence(SeqId(2)).unwrap().output().to_vec();
+    let (batch, _) = h.step(&mut sample); // sequence 1 needs a third block: 2 is preempted
+    assert_eq!(batch.seqs.len(), 1);
+    assert_eq!(h.sched.num_waiting(), 1);
+    assert_eq!(h.sched.sequence(SeqId(2)).unwrap().output(), b_output);
+    // Sequence 1 finished with its third token in that step, so 2 is readmitted at
+    // once and recomputes prompt and output in one chunk.
+    assert!(h.sched.sequence(SeqId(1)).is_none(), "sequence 1 finished");
+    let (batch, updates) = h.step(&mut sample);
+    let resumed = &batch.seqs[0];
+    assert_eq!(resumed.seq_id, SeqId(2));
+    assert_eq!(resumed.token_ids, [&[4, 5, 6][..], &b_output].concat());
+    assert_eq!(resumed.num_computed_tokens, 0);
+    assert_eq!(resumed.sample.as_ref().unwrap().output_index, 2);
+    assert_eq!(updates[0].token.token_id, next);
+}
+
+#[test]
+fn a_preempted_sequence_resumes_from_its_cached_blocks() {
+    let mut h = Harness::new(config(4, 2, 64, 8));
+    h.add(request(1, 1, &[&[1, 2, 3]], params(3))).unwrap();
+    h.add(request(2, 2, &[&[4, 5, 6]], params(5))).unwrap();
+    for _ in 0..3 {
+        h.step(sevens); // prefill, decode, preempt 2 while 1 takes its third token and finishes
+    }
+    let (batch, _) = h.step(sevens);
+    // Sequence 2 freed [4 5] [6 7]; block [6 7] was taken by sequence 1, [4 5] survived.
+    assert_eq!(chunk(&batch, 2), Some((2, 3, true)));
+}
+
+#[test]
+fn an_equal_prompt_reuses_the_blocks_of_a_finished_one() {
+    let mut h = Harness::new(config(8, 4, 64, 8));
+    let prompt: &[u32] = &[1, 2, 3, 4, 5, 6, 7, 8, 9];
+    h.add(request(1, 1, &[prompt], params(1))).unwrap();
+    h.step(sevens);
+    assert!(!h.sched.has_unfinished());
+    h.add(request(2, 2, &[prompt], params(1))).unwrap();
+    assert_eq!(chunk(&h.step(sevens).0, 2), Some((8, 1, true)));
+}
+
+#[test]
+fn n_samples_of_one_prompt_prefill_it_once() {
+    let mut h = Harness::new(config(8, 4, 64, 8));
+    let prompt: &[u32] = &[1, 2, 3, 4, 5, 6, 7, 8, 9];
+    h.add(request(1, 1, &[prompt, prompt], params(4))).unwrap();
+    let (batch, _) = h.step(sevens);
+    assert_eq!(chunk(&batch, 1), Some((0, 9, true)));
+    assert!(chunk(&batch, 2).is_none());
+    let (batch, _) = h.step(sevens);
+    assert_eq!(chunk(&batch, 2), Some((8, 1, true)));
+    let tables: Vec<_> = batch.seqs.iter().map(|s| s.block_table[..2].to_vec()).collect();
+    assert_eq!(tables[0], tables[1]);
+    assert_eq!(h.sched.kv_cache().pool().ref_cnt(tables[0][0]), Some(2));
+}
+
+#[test]
+fn eos_is_ignored_before_min_tokens() {
+    let mut h = Harness::new(config(8, 4, 64, 8));
+    h.add(request(1, 1, &[&[1, 2]], SamplingParams { min_tokens: 2, ..params(8) })).unwrap();
+    let eos = |_: SeqId, _: usize| 0;
+    assert_eq!(h.step(eos).1[0].finish, None);
+    assert_eq!(h.step(eos).1[0].finish, Some(FinishReason::Eos));
+    assert!(!h.sched.has_unfinished());
+}
+
+#[test]
+fn ignore_eos_generates_until_max_tokens() {
+    let mut h = Harness::new(config(8, 4, 64, 8));
+    h.add(request(1, 1, &[&[1, 2]], SamplingParams { ignore_eos: true, ..params(3) })).unwrap();
+    let finishes: Vec<_> = (0..3).map(|_| h.step(|_, _| 0).1[0].finish).collect();
+    assert_eq!(finishes, [None, None, Some(FinishReason::Length)]);
+}
+
+#[test]
+fn a_stop_token_finishes_with_its_id() {
+    let mut h = Harness::new(config(8, 4, 64, 8));
+    h.add(request(1, 1, &[&[1, 2]], SamplingParams { stop_token_ids: vec![5], ..params(8) })).unwrap();
+    assert_eq!(h.step(|_, _| 4).1[0].finish, None);
+    assert_eq!(h.step(|_, _| 5).1[0].finish, Some(FinishReason::StopToken(5)));
+}
+
+#[test]
+fn reaching_max_model_len_finishes_with_length() {
+    let mut cfg = config(8, 4, 64, 8);
+    cfg.max_model_len = 6;
+    let mut h = Harness::new(cfg);
+    h.add(request(1, 1, &[&[1, 2, 3, 4]], params(100))).unwrap();
+    assert_eq!(h.step(sevens).1[0].finish, None);
+    assert_eq!(h.step(sevens).1[0].finish, Some(FinishReason::Length));
+    assert_eq!(h.sched.kv_cache_usage(), 0.0);
+}
+
+#[test]
+fn a_prompt_that_can_never_fit_is_rejected() {
+    let mut cfg = config(8, 4, 64, 8);
+    cfg.max_model_len = 6;
+    let mut s = Scheduler::new(cfg).unwrap();
+    let err = s.add_request(request(1, 1, &[&[1, 2], &[1, 2, 3, 4, 5, 6]], params(4))).unwrap_err();
+    assert!(matches!(err, AddRequestError::PromptTooLong { prompt_len: 6, .. }), "{err}");
+    assert!(!s.has_unfinished());
+    assert!(s.add_request(request(1, 1, &[&[1, 2, 3, 4, 5]], params(4))).is_ok());
+}
+
+#[test]
+fn malformed_requests_are_rejected() {
+    let mut s = Scheduler::new(config(8, 4, 64, 8)).unwrap();
+    let err = |s: &mut Scheduler, r| s.add_request(r).unwrap_err();
+    assert_eq!(err(&mut s, request(1, 1, &[], params(4))), AddRequestError::NoSequences(RequestId(1)));
+    assert_eq!(err(&mut s, request(1, 1, &[&[]], params(4))), AddRequestError::EmptyPrompt(SeqId(1)));
+    assert_eq!(err(&mut s, request(1, 1, &[&[1]], params(0))), AddRequestError::ZeroMaxTokens(SeqId(1)));
+    s.add_request(request(1, 1, &[&[1]], params(4))).unwrap();
+    assert_eq!(err(&mut s, request(1, 2, &[&[1]], params(4))), AddRequestError::DuplicateRequest(RequestId(1)));
+    assert_eq!(err(&mut s, request(2, 1, &[&[1]], params(4))), AddRequestError::DuplicateSeq(SeqId(1)));
+}
+
+#[test]
+fn configs_that_cannot_work_are_rejected() {
+    let zero = SchedulerConfig { block_size: 0, ..config(8, 4, 64, 8) };
+    assert_eq!(Scheduler::new(zero).unwrap_err(), ConfigError::Zero("block_size"));
+    let too_long = SchedulerConfig { max_model_len: 33, ..config(8, 4, 64, 8) };
+    assert_eq!(Scheduler::new(too_long).unwrap_err(), ConfigError::ModelLenExceedsKvCache { max_model_len: 33, capacity: 32 });
+}
+
+#[test]
+fn aborting_a_request_frees_its_blocks_at_once_and_drops_its_late_token() {
+    let mut h = Harness::new(config(8, 4, 64, 8));
+    h.add(request(1, 1, &[&[1, 2, 3], &[4, 5]], params(8))).unwrap();
+    h.step(sevens);
+    let batch = h.sched.schedule();
+    let mut ids = h.abort(1);
+    ids.sort();
+    assert_eq!(ids, [SeqId(1), SeqId(2)]);
+    assert_eq!(h.sched.kv_cache_usage(), 0.0);
+    assert!(!h.sched.has_unfinished());
+    let late = h.runner.execute(&batch, sevens);
+    assert!(late.is_err(), "the runner forgot the aborted sequences");
+    let out = StepOutput { sampled: vec![SampledToken { seq_id: SeqId(1), token_id: 7, logprob: 0.0, top_logprobs: vec![] }] };
+    assert!(h.sched.update(&out).is_empty());
+    assert!(h.sched.abort_request(RequestId(1)).is_empty());
+}
+
+#[test]
+fn sample_spec_carries_history_only_when_penalties_need_it() {
+    let mut h = Harness::new(config(8, 4, 64, 8));
+    h.add(request(1, 1, &[&[1, 2]], params(4))).unwrap();
+    h.add(request(2, 2, &[&[3, 4]], SamplingParams { repetition_penalty: 1.2, ..params(4) })).unwrap();
+    h.step(sevens);
+    let batch = h.step(sevens).0;
+    assert!(batch.seqs[0].sample.as_ref().unwrap().history.is_none());
+    let history = batch.seqs[1].sample.as_ref().unwrap().history.clone().unwrap();
+    assert_eq!((&*history.prompt, history.output.as_slice()), (&[3, 4][..], &[7][..]));
+}
+
+#[test]
+fn a_lost_sample_is_recomputed_at_the_next_step() {
+    let mut h = Harness::new(config(8, 4, 64, 8));
+    h.add(request(1, 1, &[&[1, 2, 3]], params(4))).unwrap();
+    // The runner computed the prefill but its sample never came back.
+    let batch = h.sched.schedule();
+    h.runner.execute(&batch, sevens).unwrap();
+    assert!(h.sched.update(&StepOutput::default()).is_empty());
+    assert_eq!(chunk(&h.step(sevens).0, 1), Some((2, 1, true)));
+}
+
+#[test]
+fn kv_cache_usage_returns_to_zero_when_idle() {
+    let mut h = Harness::new(config(8, 2, 5, 3));
+    for id in 0..5 {
+        h.add(request(id, id, &[&[1, 2, 3, id as u32 + 1]], params(3 + id as usize))).unwrap();
+    }
+    let mut steps = 0;
+    while h.sched.has_unfinished() && steps < 100 {
+        h.step(sevens);
+        steps += 1;
+        assert!((0.0..=1.0).contains(&h.sched.kv_cache_usage()));
+    }
+    assert!(!h.sched.has_unfinished());
+    assert_eq!(h.sched.kv_cache_usage(), 0.0);
+    assert_eq!(h.sched.kv_cache().pool().num_free_blocks(), 8);
+}

@@ -1,0 +1,67 @@
+//! `Scheduler::update`: applies a step's sampled tokens.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::Scheduler;
+use crate::batch::{SampledToken, StepOutput};
+use crate::finish::{check_stop, FinishReason};
+use crate::ids::{RequestId, SeqId};
+
+/// One sampled token of one sequence, and whether it ended the sequence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeqUpdate {
+    pub request_id: RequestId,
+    pub seq_id: SeqId,
+    pub token: SampledToken,
+    /// `Some` when this token finished the sequence (its blocks are already freed).
+    pub finish: Option<FinishReason>,
+}
+
+impl Scheduler {
+    /// Applies the runner's output for the last `schedule`: enters the blocks the step
+    /// filled into the prefix cache, appends each sampled token, checks the token-level
+    /// stops (EOS unless `ignore_eos`, `stop_token_ids`, both only after `min_tokens`;
+    /// `max_tokens` and `max_model_len` as `Length`) and frees finished sequences' blocks
+    /// at once. Returns one update per accepted token, in `out` order.
+    ///
+    /// Ignored: tokens for sequences that were aborted or did not expect a sample, and
+    /// a second token for one sequence. A sequence that expected a sample but got none
+    /// recomputes its last token at the next step, so no token is lost.
+    pub fn update(&mut self, out: &StepOutput) -> Vec<SeqUpdate> {
+        let in_flight = std::mem::take(&mut self.in_flight);
+        for (id, _) in &in_flight {
+            if let Some(seq) = self.seqs.get(id) {
+                self.kv.cache_full_blocks(seq);
+            }
+        }
+        let mut expecting: HashSet<SeqId> = in_flight.iter().filter(|(_, s)| *s).map(|(id, _)| *id).collect();
+        let mut updates = Vec::with_capacity(out.sampled.len());
+        for token in &out.sampled {
+            if !expecting.remove(&token.seq_id) {
+                continue;
+            }
+            if let Some(update) = self.append_token(token) {
+                updates.push(update);
+            }
+        }
+        for id in expecting {
+            if let Some(seq) = self.seqs.get_mut(&id) {
+                seq.set_num_computed_tokens(seq.num_tokens() - 1);
+            }
+        }
+        updates
+    }
+
+    fn append_token(&mut self, token: &SampledToken) -> Option<SeqUpdate> {
+        let seq = self.seqs.get_mut(&token.seq_id)?;
+        seq.append_output(token.token_id);
+        let finish = check_stop(seq, &self.cfg.eos_token_ids, self.cfg.max_model_len);
+        let request_id = seq.request_id();
+        if finish.is_some() {
+            self.finish(token.seq_id);
+        }
+        Some(SeqUpdate { request_id, seq_id: token.seq_id, token: token.clone(), finish })
+    }
+}

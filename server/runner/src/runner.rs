@@ -1,0 +1,117 @@
+//! `ModelRunner`: owns the model and the device KV cache, and turns each
+//! `ScheduledBatch` into exactly one forward pass plus sampling.
+
+use candle_core::{DType, Tensor};
+use ponder_engine::{SampleSpec, SampledToken, ScheduledBatch, SeqId, StepOutput};
+use ponder_models::Model;
+use rayon::prelude::*;
+
+use crate::error::RunnerError;
+use crate::input::StepInputs;
+use crate::kv_cache::{allocate_kv_caches, RunnerConfig};
+use crate::sampler::Sampler;
+
+/// Runs one engine step at a time: builds the inputs, runs the model once over all
+/// scheduled tokens (prefill chunks and decodes together), copies the sampled rows'
+/// logits to the host once, and samples each row.
+pub struct ModelRunner {
+    model: Box<dyn Model>,
+    /// One `(k, v)` per layer, each `[num_blocks, block_size, num_kv_heads, head_dim]`.
+    kv_caches: Vec<(Tensor, Tensor)>,
+    cfg: RunnerConfig,
+    sampler: Sampler,
+    /// Forward passes run so far (one per non-empty `execute`).
+    forward_passes: u64,
+}
+
+impl ModelRunner {
+    /// Takes ownership of `model` and allocates its zeroed KV cache on `model.device()`.
+    ///
+    /// Errors: an invalid `cfg` (see [`RunnerConfig::validate`]) or a failed allocation.
+    pub fn new(model: Box<dyn Model>, cfg: RunnerConfig) -> anyhow::Result<Self> {
+        cfg.validate()?;
+        let kv_caches =
+            allocate_kv_caches(&cfg, model.num_layers(), model.num_kv_heads(), model.head_dim(), model.device())?;
+        tracing::info!(
+            num_layers = model.num_layers(),
+            num_blocks = cfg.num_blocks,
+            block_size = cfg.block_size,
+            dtype = ?cfg.kv_cache_dtype,
+            "allocated paged KV cache"
+        );
+        Ok(Self { model, kv_caches, cfg, sampler: Sampler, forward_passes: 0 })
+    }
+
+    /// Runs one step: one `model.forward` over every token of `batch`, then one sampled
+    /// token per sequence with a `SampleSpec`, in batch order. An empty batch returns an
+    /// empty `StepOutput` without running the model.
+    ///
+    /// Errors: a batch inconsistent with the cache (block size, block ids, block table
+    /// coverage), a model error, logits not shaped `[num_sampled, vocab_size]`, or a
+    /// sampling error (bad parameters, NaN logits).
+    pub fn execute(&mut self, batch: &ScheduledBatch) -> anyhow::Result<StepOutput> {
+        if batch.is_empty() {
+            return Ok(StepOutput::default());
+        }
+        if batch.block_size != self.cfg.block_size {
+            return Err(RunnerError::BlockSizeMismatch { batch: batch.block_size, cache: self.cfg.block_size }.into());
+        }
+        let inputs = StepInputs::from_batch(batch, self.cfg.num_blocks)?;
+        let num_sampled = inputs.logits_indices.len();
+        let input = inputs.into_model_input(self.model.device())?;
+        let logits = self.model.forward(&input, &self.kv_caches)?;
+        self.forward_passes += 1;
+        let host = self.logits_to_host(&logits, num_sampled)?;
+        let rows: Vec<(SeqId, &SampleSpec)> =
+            batch.seqs.iter().filter_map(|s| s.sample.as_ref().map(|spec| (s.seq_id, spec))).collect();
+        let sampled = self.sample_rows(&host, &rows)?;
+        Ok(StepOutput { sampled })
+    }
+
+    /// Forward passes run since construction.
+    pub fn forward_passes(&self) -> u64 {
+        self.forward_passes
+    }
+
+    /// The model being run.
+    pub fn model(&self) -> &dyn Model {
+        self.model.as_ref()
+    }
+
+    /// The KV cache layout.
+    pub fn config(&self) -> &RunnerConfig {
+        &self.cfg
+    }
+
+    /// The per-layer `(k, v)` cache tensors.
+    pub fn kv_caches(&self) -> &[(Tensor, Tensor)] {
+        &self.kv_caches
+    }
+
+    /// Checks the logits' shape and copies them to the host in one transfer, as a
+    /// row-major `[num_sampled * vocab_size]` f32 vector.
+    fn logits_to_host(&self, logits: &Tensor, num_sampled: usize) -> anyhow::Result<Vec<f32>> {
+        let vocab = self.model.vocab_size();
+        if logits.dims() != [num_sampled, vocab] {
+            return Err(RunnerError::LogitsShape { got: logits.dims().to_vec(), rows: num_sampled, vocab }.into());
+        }
+        Ok(logits.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?)
+    }
+
+    /// Samples row `i` of `host` for `rows[i]`, in parallel when there are several.
+    fn sample_rows(&self, host: &[f32], rows: &[(SeqId, &SampleSpec)]) -> Result<Vec<SampledToken>, RunnerError> {
+        let vocab = self.model.vocab_size();
+        let sampler = &self.sampler;
+        let sample_one = |(i, &(seq_id, spec)): (usize, &(SeqId, &SampleSpec))| {
+            sampler
+                .sample(&host[i * vocab..(i + 1) * vocab], spec)
+                .map(|s| s.into_sampled_token(seq_id))
+                .map_err(|source| RunnerError::Sampling { seq_id, source })
+        };
+        if rows.len() > 1 {
+            rows.par_iter().enumerate().map(sample_one).collect()
+        } else {
+            rows.iter().enumerate().map(sample_one).collect()
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! The sampler: one host logits row in, one token (with its log-probabilities) out.
+//!
+//! Pipeline, in vLLM's order:
+//! 1. logit bias, 2. repetition / frequency / presence penalties,
+//! 3. greedy argmax when `temperature` is (near) 0; otherwise temperature, top-k,
+//!    top-p, min-p, and an inverse-CDF draw with the counter-based uniform
+//!    [`sample_uniform`]`(params.seed, spec.output_index)` (see [`crate::rng`]).
+//!
+//! The reported log-probabilities are those of the raw row (see [`crate::logprobs`]).
+
+use std::borrow::Cow;
+
+use ponder_engine::{SampleSpec, SampledToken, SamplingParams, SeqId};
+
+use crate::error::SamplerError;
+use crate::logits_processors::{apply_logit_bias, apply_penalties, apply_temperature};
+use crate::logprobs::{top_logprobs, LogSoftmax};
+use crate::rng::sample_uniform;
+use crate::truncation::{draw_inverse_cdf, min_p_filter, softmax_over, top_k_ids, top_p_filter};
+
+/// Temperatures below this are treated as greedy, as vLLM's `_SAMPLING_EPS` does:
+/// dividing by them would overflow f32 logits, and the limit is the argmax anyway.
+pub const GREEDY_TEMPERATURE_EPS: f32 = 1e-5;
+
+/// One sampled token of one row, before it is tied to a sequence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub token_id: u32,
+    /// Natural-log probability of `token_id` under the raw logits.
+    pub logprob: f32,
+    /// `(token, logprob)` of the `k` most likely raw tokens, most likely first, when
+    /// `params.logprobs == Some(k)`; empty otherwise.
+    pub top_logprobs: Vec<(u32, f32)>,
+}
+
+impl Sample {
+    /// The engine's `SampledToken` for sequence `seq_id`.
+    pub fn into_sampled_token(self, seq_id: SeqId) -> SampledToken {
+        SampledToken { seq_id, token_id: self.token_id, logprob: self.logprob, top_logprobs: self.top_logprobs }
+    }
+}
+
+/// Stateless sampler (all randomness comes from `(seed, output_index)`), so rows of a
+/// step can be sampled in parallel from one shared `&Sampler`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sampler;
+
+impl Sampler {
+    /// Samples one token from `logits_row` (`[vocab_size]` f32, one row of the step's
+    /// `[num_sampled, vocab_size]` host logits) as `spec` asks.
+    ///
+    /// Errors: an empty or NaN-containing row, invalid parameters, out-of-vocabulary
+    /// ids in `logit_bias` or the history, missing history for penalties, or a row
+    /// where every token ends with probability 0.
+    pub fn sample(&self, logits_row: &[f32], spec: &SampleSpec) -> Result<Sample, SamplerError> {
+        let params = &*spec.params;
+        validate_params(params)?;
+        check_row(logits_row)?;
+        let processed = process_logits(logits_row, spec)?;
+        let token_id = if params.temperature < GREEDY_TEMPERATURE_EPS {
+            greedy(&processed)?
+        } else {
+            sample_random(processed.into_owned(), params, spec.output_index)?
+        };
+        let norm = LogSoftmax::of(logits_row);
+        let top = params.logprobs.map_or_else(Vec::new, |k| top_logprobs(logits_row, k, &norm));
+        Ok(Sample { token_id, logprob: norm.logprob(logits_row[token_id as usize]), top_logprobs: top })
+    }
+}
+
+/// Steps 1 and 2: logit bias and penalties. Borrows the row when neither applies.
+fn process_logits<'a>(row: &'a [f32], spec: &SampleSpec) -> Result<Cow<'a, [f32]>, SamplerError> {
+    let params = &*spec.params;
+    if params.logit_bias.is_empty() && !params.needs_history() {
+        return Ok(Cow::Borrowed(row));
+    }
+    let mut logits = row.to_vec();
+    apply_logit_bias(&mut logits, &params.logit_bias)?;
+    apply_penalties(&mut logits, params, spec.history.as_ref())?;
+    Ok(Cow::Owned(logits))
+}
+
+/// Argmax; ties go to the lowest token id.
+fn greedy(logits: &[f32]) -> Result<u32, SamplerError> {
+    let mut best: Option<(usize, f32)> = None;
+    for (i, &l) in logits.iter().enumerate() {
+        if best.is_none_or(|(_, b)| l > b) {
+            best = Some((i, l));
+        }
+    }
+    match best {
+        Some((i, l)) if l != f32::NEG_INFINITY => Ok(i as u32),
+        _ => Err(SamplerError::NoCandidates),
+    }
+}
+
+/// Step 3 for `temperature > 0`: temperature, top-k, softmax, top-p, min-p, draw.
+fn sample_random(mut logits: Vec<f32>, params: &SamplingParams, output_index: usize) -> Result<u32, SamplerError> {
+    apply_temperature(&mut logits, params.temperature);
+    let ids = match params.top_k {
+        Some(k) if k < logits.len() => top_k_ids(&logits, k),
+        _ => (0..logits.len() as u32).collect(),
+    };
+    let mut cands = softmax_over(&logits, &ids)?;
+    if params.top_p < 1.0 {
+        top_p_filter(&mut cands, f64::from(params.top_p));
+    }
+    if params.min_p > 0.0 {
+        min_p_filter(&mut cands, f64::from(params.min_p));
+    }
+    draw_inverse_cdf(&mut cands, sample_uniform(params.seed, output_index))
+}
+
+fn validate_params(p: &SamplingParams) -> Result<(), SamplerError> {
+    let invalid = |name: &'static str, reason: String| Err(SamplerError::InvalidParam { name, reason });
+    if !(p.temperature >= 0.0 && p.temperature.is_finite()) {
+        return invalid("temperature", format!("{} is not a finite value >= 0", p.temperature));
+    }
+    if !(p.top_p > 0.0 && p.top_p <= 1.0) {
+        return invalid("top_p", format!("{} is not in (0, 1]", p.top_p));
+    }
+    if p.top_k == Some(0) {
+        return invalid("top_k", "0 would keep no token; use None to disable".into());
+    }
+    if !(0.0..=1.0).contains(&p.min_p) {
+        return invalid("min_p", format!("{} is not in [0, 1]", p.min_p));
+    }
+    if !(p.repetition_penalty > 0.0 && p.repetition_penalty.is_finite()) {
+        return invalid("repetition_penalty", format!("{} is not a finite value > 0", p.repetition_penalty));
+    }
+    if !(p.presence_penalty.is_finite() && p.frequency_penalty.is_finite()) {
+        return invalid("presence_penalty/frequency_penalty", "must be finite".into());
+    }
+    Ok(())
+}
+
+fn check_row(row: &[f32]) -> Result<(), SamplerError> {
+    if row.is_empty() {
+        return Err(SamplerError::EmptyLogits);
+    }
+    match row.iter().position(|l| l.is_nan()) {
+        Some(i) => Err(SamplerError::NanLogit { token_id: i as u32 }),
+        None => Ok(()),
+    }
+}
