@@ -3,45 +3,9 @@
 
 mod common;
 
-use std::path::PathBuf;
-
+use common::golden::{assert_logits_close, cases, golden_dir};
 use common::{greedy_batch, PagedCache};
 use ponder_models::load_model;
-
-struct Case {
-    input_ids: Vec<u32>,
-    greedy_ids: Vec<u32>,
-    last_logits: Vec<f32>,
-}
-
-fn golden_dir(arch: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(arch)
-}
-
-fn cases(arch: &str) -> Vec<Case> {
-    let path = golden_dir(arch).join("golden.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let ints = |v: &serde_json::Value| -> Vec<u32> { v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect() };
-    json["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| Case {
-            input_ids: ints(&c["input_ids"]),
-            greedy_ids: ints(&c["greedy_ids"]),
-            last_logits: c["last_logits"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect(),
-        })
-        .collect()
-}
-
-fn assert_logits_close(arch: &str, case: usize, got: &[f32], want: &[f32]) {
-    assert_eq!(got.len(), want.len());
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        let tol = 1e-4 * w.abs().max(1.0);
-        assert!((g - w).abs() <= tol, "{arch} case {case} logit {i}: got {g}, want {w}");
-    }
-}
 
 /// Each case alone: prefill logits and 16 greedy tokens, block size 4.
 fn check_single_sequences(arch: &str) {

@@ -17,11 +17,10 @@ QUESTIONS = [
 
 
 def _ask(client, question, **kw):
+    kw = {"temperature": 0, "max_tokens": 48, **kw}
     return client.chat.completions.create(
         model="smollm2",
         messages=[{"role": "user", "content": question}],
-        temperature=0,
-        max_tokens=48,
         **kw,
     )
 

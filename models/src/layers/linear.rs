@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use candle_core::quantized::{QMatMul, QTensor};
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Module, Result, Tensor};
 
 /// The weight of a linear layer, `[out_features, in_features]`.
@@ -52,6 +52,15 @@ impl Linear {
     /// Number of outputs.
     pub fn out_features(&self) -> usize {
         self.out_features
+    }
+
+    /// The GGML block format the weight is kept in, or `None` when it is a dense matrix
+    /// (safetensors weights, and GGUF F32/F16/BF16 tensors, which candle expands to f32).
+    pub fn quantized_dtype(&self) -> Option<GgmlDType> {
+        match &self.weight {
+            LinearWeight::Quantized(QMatMul::QTensor(q)) => Some(q.dtype()),
+            _ => None,
+        }
     }
 
     /// `x [num_tokens, in_features]` f32 -> `[num_tokens, out_features]` f32.

@@ -2,6 +2,10 @@
 //! built the way the runner builds them (slot mapping, block tables, query offsets).
 #![allow(dead_code)]
 
+pub mod golden;
+pub mod random;
+pub mod scratch;
+
 use candle_core::{DType, Device, Tensor};
 use ponder_kernels::AttentionMetadata;
 use ponder_models::{Model, ModelInput};

@@ -1,5 +1,8 @@
-//! Helpers shared by the integration tests: sample specs and a recording mock model.
+//! Helpers shared by the integration tests: sample specs, a recording mock model, and
+//! ([`engine`]) a real scheduler + runner loop over the golden checkpoints.
 #![allow(dead_code)]
+
+pub mod engine;
 
 use std::sync::{Arc, Mutex};
 
