@@ -101,6 +101,18 @@ def test_bad_temperature_is_a_400_naming_the_field(client):
     assert e.value.body["param"] == "temperature"
 
 
+def test_max_tokens_past_the_context_window_is_a_400_naming_the_field(client):
+    import openai
+
+    max_model_len = next(m for m in client.models.list().data if m.id == "smollm2").max_model_len
+    with pytest.raises(openai.BadRequestError) as e:
+        client.chat.completions.create(
+            model="smollm2", messages=[{"role": "user", "content": "hi"}], max_tokens=max_model_len
+        )
+    assert e.value.body["param"] == "max_tokens"
+    assert str(max_model_len) in e.value.body["message"]
+
+
 def test_n_samples_are_returned_with_their_indices(client):
     resp = client.chat.completions.create(
         model="smollm2",

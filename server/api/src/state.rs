@@ -48,9 +48,10 @@ impl AppState {
     }
 
     /// The generation budget for a prompt of `prompt_len` tokens: `requested` (or the
-    /// rest of the context window), clamped to the window.
+    /// rest of the context window).
     ///
-    /// Errors: 400 giving both numbers when the prompt leaves no room to generate.
+    /// Errors: 400 giving both numbers when the prompt leaves no room to generate, or
+    /// 400 on `max_tokens` when prompt + `requested` exceed the context window.
     pub fn max_tokens_for(&self, prompt_len: usize, requested: Option<usize>, param: &str) -> Result<usize, ApiError> {
         if prompt_len == 0 {
             return Err(ApiError::invalid(param, "The prompt is empty."));
@@ -66,7 +67,22 @@ impl AppState {
             ));
         }
         let room = self.max_model_len - prompt_len;
-        Ok(requested.map_or(room, |r| r.min(room)))
+        match requested {
+            None => Ok(room),
+            Some(r) if r <= room => Ok(r),
+            // vLLM and OpenAI refuse rather than silently shorten the budget.
+            Some(r) => Err(ApiError::invalid(
+                "max_tokens",
+                format!(
+                    "This model's maximum context length is {} tokens. However, you requested {} tokens \
+                     ({} in the prompt, {} for the completion). Lower `max_tokens` or shorten the prompt.",
+                    self.max_model_len,
+                    prompt_len + r,
+                    prompt_len,
+                    r
+                ),
+            )),
+        }
     }
 
     /// Seed of sample `i` of a request: `seed + i`, else `--seed + i`, else random.

@@ -77,6 +77,15 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// A number field in `(0, 1]`, such as `top_p`.
+    pub fn unit_interval_open_below(&self, name: &str) -> FieldResult<f64> {
+        match self.number_in(name, f64::NEG_INFINITY, f64::INFINITY)? {
+            Some(x) if x > 0.0 && x <= 1.0 => Ok(Some(x)),
+            Some(x) => Err(ApiError::invalid(name, format!("`{name}` must be in (0, 1], got {x}."))),
+            None => Ok(None),
+        }
+    }
+
     /// A number field that must be strictly greater than `min`.
     pub fn number_above(&self, name: &str, min: f64) -> FieldResult<f64> {
         match self.number_in(name, f64::NEG_INFINITY, f64::INFINITY)? {

@@ -104,7 +104,7 @@ impl GenerationParams {
             n: f.int_in("n", 1, MAX_N)?.unwrap_or(1) as usize,
             max_tokens,
             temperature: f.number_in("temperature", 0.0, 2.0)?.map(|x| x as f32),
-            top_p: f.number_in("top_p", f64::MIN_POSITIVE, 1.0)?.map(|x| x as f32),
+            top_p: f.unit_interval_open_below("top_p")?.map(|x| x as f32),
             top_k: f.int_in("top_k", -1, i64::MAX)?.map(|k| (k > 0).then_some(k as usize)),
             min_p: f.number_in("min_p", 0.0, 1.0)?.unwrap_or(0.0) as f32,
             presence_penalty: f.number_in("presence_penalty", -2.0, 2.0)?.unwrap_or(0.0) as f32,
@@ -128,7 +128,7 @@ impl GenerationParams {
 
     /// The engine's parameters for one sample, `seed` already derived for it.
     ///
-    /// `max_tokens` is the resolved budget (already clamped to the context window).
+    /// `max_tokens` is the resolved budget (already checked against the context window).
     pub fn sampling_params(&self, defaults: &SamplingDefaults, max_tokens: usize, seed: u64) -> SamplingParams {
         SamplingParams {
             temperature: self.temperature.unwrap_or(defaults.temperature),

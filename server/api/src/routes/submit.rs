@@ -15,7 +15,7 @@ use crate::state::AppState;
 #[derive(Debug, Clone)]
 pub struct Prompt {
     pub ids: Arc<[u32]>,
-    /// Resolved `max_tokens` (clamped to the context window).
+    /// Resolved `max_tokens` (fits the context window).
     pub max_tokens: usize,
 }
 

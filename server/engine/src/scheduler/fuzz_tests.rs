@@ -470,7 +470,7 @@ fn run(case: &Case) -> Result<Stats, String> {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 384,
+        cases: 3000,
         rng_seed: RngSeed::Fixed(0x706f_6e64),
         failure_persistence: None,
         ..ProptestConfig::default()
@@ -544,4 +544,16 @@ fn reference_stops_on_eos_stop_token_and_length() {
     let stop = tokens[0];
     let p = SamplingParams { max_tokens: 64, ignore_eos: true, stop_token_ids: vec![stop], min_tokens: 1, ..SamplingParams::default() };
     assert_eq!(reference(seq, 1, &p, 1000), (tokens[..1].to_vec(), FinishReason::StopToken(stop)));
+}
+
+#[test]
+fn probe_lost_sample_then_prefix_hit() {
+    let mut h = Harness::new(config(8, 2, 64, 8));
+    let params = SamplingParams { max_tokens: 4, ..SamplingParams::default() };
+    h.add(request(1, 1, &[&[1, 2, 3, 4]], params.clone())).unwrap();
+    let batch = h.sched.schedule();
+    h.runner.execute(&batch, |_, _| 7).unwrap();
+    assert!(h.sched.update(&crate::batch::StepOutput::default()).is_empty());
+    h.add(request(2, 2, &[&[1, 2, 3, 4, 5]], params)).unwrap();
+    h.step(|_, _| 7);
 }
