@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::golden::{assert_logits_close, cases, golden_dir};
+use common::golden::{assert_logits_close, cases, golden_dir, Case};
 use common::{greedy_batch, PagedCache};
 use ponder_models::load_model;
 

@@ -7,10 +7,9 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
-use common::golden::{assert_logits_close, cases, golden_dir, Case};
+use common::argmax;
+use common::golden::{assert_logits_close, cases, golden_dir, prefill_logits};
 use common::scratch::ScratchDir;
-use common::{argmax, greedy_batch, PagedCache};
-use ponder_models::load_model;
 
 const ARCH: &str = "qwen2";
 
@@ -49,18 +48,6 @@ fn write_checkpoint(dir: &Path, tensors: &HashMap<String, Tensor>, shards: usize
 /// `tensors` converted to `dtype`.
 fn cast(tensors: &HashMap<String, Tensor>, dtype: DType) -> HashMap<String, Tensor> {
     tensors.iter().map(|(k, t)| (k.clone(), t.to_dtype(dtype).unwrap())).collect()
-}
-
-/// Prefill logits of each case, one sequence at a time, from the model at `dir`.
-fn prefill_logits(dir: &Path, cases: &[Case]) -> Vec<Vec<f32>> {
-    let model = load_model(dir, &common::device()).unwrap();
-    cases
-        .iter()
-        .map(|case| {
-            let mut cache = PagedCache::new(model.as_ref(), 32, 4);
-            greedy_batch(model.as_ref(), &mut cache, &[case.input_ids.clone()], 0).0.remove(0)
-        })
-        .collect()
 }
 
 #[test]

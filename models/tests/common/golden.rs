@@ -1,7 +1,11 @@
 //! The golden fixtures of `models/tests/golden/{llama,qwen2,qwen3}` (see its README):
 //! reference prompts, greedy ids and last-position logits from HF transformers.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use ponder_models::load_model;
+
+use super::{greedy_batch, PagedCache};
 
 /// One reference prompt with transformers' outputs.
 pub struct Case {
@@ -43,4 +47,17 @@ pub fn assert_logits_close(what: &str, case: usize, got: &[f32], want: &[f32]) {
         let tol = 1e-4 * w.abs().max(1.0);
         assert!((g - w).abs() <= tol, "{what} case {case} logit {i}: got {g}, want {w}");
     }
+}
+
+/// Prefill logits `[vocab]` of each case, one sequence at a time, from the model at
+/// `path` (HF folder or `.gguf`) on the test device.
+pub fn prefill_logits(path: &Path, cases: &[Case]) -> Vec<Vec<f32>> {
+    let model = load_model(path, &super::device()).unwrap();
+    cases
+        .iter()
+        .map(|case| {
+            let mut cache = PagedCache::new(model.as_ref(), 32, 4);
+            greedy_batch(model.as_ref(), &mut cache, std::slice::from_ref(&case.input_ids), 0).0.remove(0)
+        })
+        .collect()
 }
