@@ -234,6 +234,24 @@ fn a_lost_sample_is_recomputed_at_the_next_step() {
 }
 
 #[test]
+fn the_block_of_a_lost_sample_is_shared_only_after_its_recompute() {
+    let mut h = Harness::new(config(8, 2, 64, 8));
+    h.add(request(1, 1, &[&[1, 2, 3, 4]], params(4))).unwrap();
+    let batch = h.sched.schedule();
+    h.runner.execute(&batch, sevens).unwrap();
+    assert!(h.sched.update(&StepOutput::default()).is_empty());
+    let last_block = batch.seqs[0].block_table[1];
+    assert!(!h.sched.kv_cache().pool().is_cached(last_block), "[3 4] is written again next step");
+    // Sequence 2 shares [1 2] at once but waits for [3 4] (`step` fails on a shared write).
+    h.add(request(2, 2, &[&[1, 2, 3, 4, 5]], params(4))).unwrap();
+    let (batch, _) = h.step(sevens);
+    assert_eq!((chunk(&batch, 1), chunk(&batch, 2)), (Some((3, 1, true)), None));
+    let (batch, _) = h.step(sevens);
+    assert_eq!(chunk(&batch, 2), Some((4, 1, true)));
+    assert_eq!(h.sched.kv_cache().pool().ref_cnt(last_block), Some(2));
+}
+
+#[test]
 fn kv_cache_usage_returns_to_zero_when_idle() {
     let mut h = Harness::new(config(8, 2, 5, 3));
     for id in 0..5 {

@@ -28,13 +28,18 @@ impl Scheduler {
     ///
     /// Ignored: tokens for sequences that were aborted or did not expect a sample, and
     /// a second token for one sequence. A sequence that expected a sample but got none
-    /// recomputes its last token at the next step, so no token is lost.
+    /// recomputes its last token at the next step, so no token is lost; the block holding
+    /// that token is entered into the prefix cache only after the recompute, so no other
+    /// sequence shares it while it is written again.
     pub fn update(&mut self, out: &StepOutput) -> Vec<SeqUpdate> {
         let in_flight = std::mem::take(&mut self.in_flight);
-        for (id, _) in &in_flight {
-            if let Some(seq) = self.seqs.get(id) {
-                self.kv.cache_full_blocks(seq);
+        let sampled: HashSet<SeqId> = out.sampled.iter().map(|t| t.seq_id).collect();
+        for &(id, expects_sample) in &in_flight {
+            let Some(seq) = self.seqs.get_mut(&id) else { continue };
+            if expects_sample && !sampled.contains(&id) {
+                seq.set_num_computed_tokens(seq.num_tokens() - 1);
             }
+            self.kv.cache_full_blocks(seq);
         }
         let mut expecting: HashSet<SeqId> = in_flight.iter().filter(|(_, s)| *s).map(|(id, _)| *id).collect();
         let mut updates = Vec::with_capacity(out.sampled.len());
@@ -44,11 +49,6 @@ impl Scheduler {
             }
             if let Some(update) = self.append_token(token) {
                 updates.push(update);
-            }
-        }
-        for id in expecting {
-            if let Some(seq) = self.seqs.get_mut(&id) {
-                seq.set_num_computed_tokens(seq.num_tokens() - 1);
             }
         }
         updates
