@@ -39,6 +39,9 @@ pub enum KernelError {
     /// The attention metadata is inconsistent with itself or with the tensors.
     #[error("paged_attention: invalid metadata: {0}")]
     Metadata(String),
+    /// A quantized matrix's data or an input does not fit its shape.
+    #[error("quantized matmul: {0}")]
+    Quantized(String),
 }
 
 impl From<KernelError> for candle_core::Error {

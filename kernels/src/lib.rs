@@ -2,6 +2,8 @@
 //!
 //! - [`write_kv_cache`]: scatter the new tokens' K/V into their cache slots, in place
 //!   (vLLM's `reshape_and_cache`).
+//! - [`QuantizedMatrix`]: `Q4_0`/`Q4_1`/`Q8_0` weight times f32 activations, weight
+//!   rows split across threads, AVX2 block dot products (see [`quantized`]).
 //! - [`paged_attention`]: causal attention of the new tokens over each sequence's
 //!   cached context, read through its block table; prefill chunks and decodes in one
 //!   call, grouped-query attention.
@@ -52,9 +54,11 @@ mod error;
 mod kv_cache_write;
 pub mod metadata;
 mod paged_attention;
+pub mod quantized;
 mod simd;
 
 pub use error::KernelError;
 pub use kv_cache_write::write_kv_cache;
 pub use metadata::AttentionMetadata;
 pub use paged_attention::paged_attention;
+pub use quantized::{QuantFormat, QuantizedMatrix};

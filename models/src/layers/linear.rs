@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Module, Result, Tensor};
+use ponder_kernels::{QuantFormat, QuantizedMatrix};
 
 /// The weight of a linear layer, `[out_features, in_features]`.
 #[derive(Debug, Clone)]
@@ -14,6 +15,9 @@ enum LinearWeight {
     /// (candle's quantized matmul: the input row is quantized to the format's
     /// dot-product type, e.g. Q8_1 for Q4_1, then integer block dot products).
     Quantized(QMatMul),
+    /// `Q4_0`/`Q4_1`/`Q8_0` blocks on the CPU: ponder's own kernel (AVX2 dot
+    /// products, weight rows split across threads; see `ponder_kernels::quantized`).
+    Blocks(Arc<QuantizedMatrix>),
 }
 
 /// A linear layer over the last dimension.
@@ -35,9 +39,25 @@ impl Linear {
 
     /// A layer over a quantized weight `[out_features, in_features]` (F32/F16 GGUF
     /// tensors are dequantized by candle, the block formats stay quantized).
+    ///
+    /// On the CPU, `Q4_0`, `Q4_1` and `Q8_0` weights use ponder's kernel
+    /// ([`QuantizedMatrix`]); other formats and devices use candle's [`QMatMul`].
     pub fn quantized(weight: Arc<QTensor>) -> Result<Self> {
-        let (out_features, _) = weight.shape().dims2()?;
-        Ok(Self { weight: LinearWeight::Quantized(QMatMul::from_arc(weight)?), bias: None, out_features })
+        let (out_features, in_features) = weight.shape().dims2()?;
+        let format = match weight.dtype() {
+            GgmlDType::Q4_0 => Some(QuantFormat::Q4_0),
+            GgmlDType::Q4_1 => Some(QuantFormat::Q4_1),
+            GgmlDType::Q8_0 => Some(QuantFormat::Q8_0),
+            _ => None,
+        };
+        let weight = match format {
+            Some(format) if weight.device().is_cpu() => {
+                let m = QuantizedMatrix::from_gguf_bytes(format, out_features, in_features, &weight.data()?)?;
+                LinearWeight::Blocks(Arc::new(m))
+            }
+            _ => LinearWeight::Quantized(QMatMul::from_arc(weight)?),
+        };
+        Ok(Self { weight, bias: None, out_features })
     }
 
     /// Adds a bias `[out_features]`. Errors when its length differs.
@@ -59,6 +79,11 @@ impl Linear {
     pub fn quantized_dtype(&self) -> Option<GgmlDType> {
         match &self.weight {
             LinearWeight::Quantized(QMatMul::QTensor(q)) => Some(q.dtype()),
+            LinearWeight::Blocks(m) => Some(match m.format() {
+                QuantFormat::Q4_0 => GgmlDType::Q4_0,
+                QuantFormat::Q4_1 => GgmlDType::Q4_1,
+                QuantFormat::Q8_0 => GgmlDType::Q8_0,
+            }),
             _ => None,
         }
     }
@@ -68,6 +93,7 @@ impl Linear {
         let y = match &self.weight {
             LinearWeight::Dense(w) => x.matmul(&w.t()?)?,
             LinearWeight::Quantized(q) => q.forward(&x.contiguous()?)?,
+            LinearWeight::Blocks(m) => m.forward(x)?,
         };
         match &self.bias {
             Some(b) => y.broadcast_add(b),

@@ -1,0 +1,203 @@
+//! Block dot products: one weight row segment against one quantized activation row
+//! segment, as in llama.cpp's `ggml_vec_dot_q4_0_q8_0`, `..._q4_1_q8_1` and
+//! `..._q8_0_q8_0` (AVX2 versions after ggml-cpu's `quants.c`).
+//!
+//! With AVX2 + FMA (the repo builds with `-C target-cpu=x86-64-v3`) each block is one
+//! `maddubs` (u8 x i8 pairs -> i16), one `madd` (-> i32) and one fused multiply-add by
+//! the product of the two scales; otherwise a scalar loop computes the same sums.
+
+use super::blocks::{BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1, QK};
+
+/// `sum_j w_j * x_j` over `w.len()` blocks of a `Q4_0` row and a `Q8_0` activation row.
+#[inline]
+pub fn dot_q4_0_q8_0(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32 {
+    debug_assert_eq!(w.len(), x.len());
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
+    // SAFETY: the cfg guarantees AVX2 and FMA; the loads read exactly one block's bytes.
+    unsafe {
+        avx2::dot_q4_0_q8_0(w, x)
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma")))]
+    scalar::dot_q4_0_q8_0(w, x)
+}
+
+/// `sum_j w_j * x_j` over `w.len()` blocks of a `Q4_1` row and a `Q8_1` activation row.
+#[inline]
+pub fn dot_q4_1_q8_1(w: &[BlockQ4_1], x: &[BlockQ8_1]) -> f32 {
+    debug_assert_eq!(w.len(), x.len());
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
+    // SAFETY: the cfg guarantees AVX2 and FMA; the loads read exactly one block's bytes.
+    unsafe {
+        avx2::dot_q4_1_q8_1(w, x)
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma")))]
+    scalar::dot_q4_1_q8_1(w, x)
+}
+
+/// `sum_j w_j * x_j` over `w.len()` blocks of a `Q8_0` row and a `Q8_0` activation row.
+#[inline]
+pub fn dot_q8_0_q8_0(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
+    debug_assert_eq!(w.len(), x.len());
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
+    // SAFETY: the cfg guarantees AVX2 and FMA; the loads read exactly one block's bytes.
+    unsafe {
+        avx2::dot_q8_0_q8_0(w, x)
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma")))]
+    scalar::dot_q8_0_q8_0(w, x)
+}
+
+/// Portable versions; also the reference the AVX2 versions are tested against.
+#[cfg_attr(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"), allow(dead_code))]
+pub(crate) mod scalar {
+    use super::super::blocks::nibble;
+    use super::*;
+
+    pub fn dot_q4_0_q8_0(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32 {
+        w.iter()
+            .zip(x)
+            .map(|(w, x)| {
+                let s: i32 = (0..QK).map(|j| (nibble(&w.qs, j) as i32 - 8) * x.qs[j] as i32).sum();
+                w.d * x.d * s as f32
+            })
+            .sum()
+    }
+
+    pub fn dot_q4_1_q8_1(w: &[BlockQ4_1], x: &[BlockQ8_1]) -> f32 {
+        w.iter()
+            .zip(x)
+            .map(|(w, x)| {
+                let s: i32 = (0..QK).map(|j| nibble(&w.qs, j) as i32 * x.qs[j] as i32).sum();
+                w.d * x.d * s as f32 + w.m * x.s
+            })
+            .sum()
+    }
+
+    pub fn dot_q8_0_q8_0(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
+        w.iter()
+            .zip(x)
+            .map(|(w, x)| {
+                let s: i32 = (0..QK).map(|j| w.qs[j] as i32 * x.qs[j] as i32).sum();
+                w.d * x.d * s as f32
+            })
+            .sum()
+    }
+}
+
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::*;
+
+    /// 32 nibbles -> 32 bytes in value order: low halves in lane 0, high halves in lane 1.
+    #[inline(always)]
+    unsafe fn nibbles(qs: &[u8; QK / 2]) -> __m256i {
+        let lo = _mm_loadu_si128(qs.as_ptr() as *const __m128i);
+        let hi = _mm_srli_epi16(lo, 4);
+        _mm256_and_si256(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(0x0F))
+    }
+
+    /// Sum of `a_j * b_j` of two signed byte vectors, as 8 f32 partial sums.
+    #[inline(always)]
+    unsafe fn mul_sum_i8(a: __m256i, b: __m256i) -> __m256 {
+        // maddubs wants its first operand unsigned: move a's sign onto b.
+        let pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
+        _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))
+    }
+
+    #[inline(always)]
+    unsafe fn hsum(v: __m256) -> f32 {
+        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)))
+    }
+
+    #[inline(always)]
+    unsafe fn load(qs: &[i8; QK]) -> __m256i {
+        _mm256_loadu_si256(qs.as_ptr() as *const __m256i)
+    }
+
+    pub unsafe fn dot_q4_0_q8_0(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32 {
+        let mut acc = _mm256_setzero_ps();
+        for (w, x) in w.iter().zip(x) {
+            let qw = _mm256_sub_epi8(nibbles(&w.qs), _mm256_set1_epi8(8));
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(w.d * x.d), mul_sum_i8(qw, load(&x.qs)), acc);
+        }
+        hsum(acc)
+    }
+
+    pub unsafe fn dot_q4_1_q8_1(w: &[BlockQ4_1], x: &[BlockQ8_1]) -> f32 {
+        let mut acc = _mm256_setzero_ps();
+        let mut offsets = 0f32;
+        for (w, x) in w.iter().zip(x) {
+            offsets += w.m * x.s;
+            // Nibbles are unsigned (0..15): maddubs takes them as they are.
+            let pairs = _mm256_maddubs_epi16(nibbles(&w.qs), load(&x.qs));
+            let sums = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(w.d * x.d), sums, acc);
+        }
+        hsum(acc) + offsets
+    }
+
+    pub unsafe fn dot_q8_0_q8_0(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
+        let mut acc = _mm256_setzero_ps();
+        for (w, x) in w.iter().zip(x) {
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(w.d * x.d), mul_sum_i8(load(&w.qs), load(&x.qs)), acc);
+        }
+        hsum(acc)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(n: usize, seed: f32) -> Vec<f32> {
+        (0..n).map(|i| ((i as f32 + seed) * 0.37).sin() * 2.0 + ((i as f32) * 0.011).cos()).collect()
+    }
+
+    fn q4_0_bytes(seed: u8, blocks: usize) -> Vec<BlockQ4_0> {
+        (0..blocks)
+            .map(|b| {
+                let mut bytes = vec![0u8; BlockQ4_0::BYTES];
+                bytes[0..2].copy_from_slice(&half::f16::from_f32(0.01 * (b as f32 + 1.0)).to_le_bytes());
+                for (j, byte) in bytes[2..].iter_mut().enumerate() {
+                    *byte = (j as u8).wrapping_mul(37).wrapping_add(seed).wrapping_add(b as u8 * 11);
+                }
+                BlockQ4_0::from_bytes(&bytes)
+            })
+            .collect()
+    }
+
+    /// The dispatching dot product (AVX2 in this build) equals the portable one and
+    /// the f64 dot product of the dequantized blocks.
+    #[test]
+    fn block_dots_match_the_dequantized_dot_product() {
+        let blocks = 18;
+        let x = values(blocks * QK, 3.0);
+        let x8_0: Vec<BlockQ8_0> = x.chunks(QK).map(BlockQ8_0::quantize).collect();
+        let x8_1: Vec<BlockQ8_1> = x.chunks(QK).map(BlockQ8_1::quantize).collect();
+        let xs: Vec<f64> = x8_0.iter().flat_map(|b| b.dequantize()).map(f64::from).collect();
+
+        let w4_0 = q4_0_bytes(5, blocks);
+        let w4_1: Vec<BlockQ4_1> = w4_0.iter().enumerate().map(|(i, b)| BlockQ4_1 { d: b.d, m: -0.3 + 0.05 * i as f32, qs: b.qs }).collect();
+        let w8_0: Vec<BlockQ8_0> = values(blocks * QK, 9.0).chunks(QK).map(BlockQ8_0::quantize).collect();
+
+        let reference = |w: Vec<f32>, x: &[f64]| -> f64 { w.iter().zip(x).map(|(a, b)| *a as f64 * b).sum() };
+        let close = |got: f32, want: f64| (got as f64 - want).abs() <= 1e-4 * want.abs().max(1.0);
+
+        let want = reference(w4_0.iter().flat_map(|b| b.dequantize()).collect(), &xs);
+        assert!(close(dot_q4_0_q8_0(&w4_0, &x8_0), want));
+        assert!(close(scalar::dot_q4_0_q8_0(&w4_0, &x8_0), want));
+
+        let xs1: Vec<f64> = x8_1.iter().flat_map(|b| b.qs.map(|q| q as f32 * b.d)).map(f64::from).collect();
+        let want = reference(w4_1.iter().flat_map(|b| b.dequantize()).collect(), &xs1);
+        assert!(close(dot_q4_1_q8_1(&w4_1, &x8_1), want), "{} vs {want}", dot_q4_1_q8_1(&w4_1, &x8_1));
+        assert!(close(scalar::dot_q4_1_q8_1(&w4_1, &x8_1), want));
+
+        let want = reference(w8_0.iter().flat_map(|b| b.dequantize()).collect(), &xs);
+        assert!(close(dot_q8_0_q8_0(&w8_0, &x8_0), want));
+        assert!(close(scalar::dot_q8_0_q8_0(&w8_0, &x8_0), want));
+    }
+}

@@ -1,0 +1,249 @@
+//! Quantized matrix multiplication on the CPU for the GGML block formats llama.cpp's
+//! small models ship in (`Q4_0`, `Q4_1`, `Q8_0`).
+//!
+//! candle's quantized CPU matmul runs `Q4_1` through a scalar dot product and splits
+//! the work per activation row, so a prefill of `m` tokens streams the whole weight
+//! from memory `m` times. [`QuantizedMatrix::matmul`] instead quantizes the activation
+//! rows once (to `Q8_0`, or `Q8_1` for `Q4_1`, as llama.cpp does), splits the *weight
+//! rows* across rayon's pool, and multiplies each weight row with every activation row
+//! while it is in cache; the block dot products use AVX2 (see [`dot`]).
+//!
+//! The weight keeps its GGUF blocks (scales widened from f16 to f32 at load time, so a
+//! `Q4_1` block takes 24 bytes instead of 20); it is never expanded to f32.
+
+pub mod blocks;
+pub mod dot;
+
+use candle_core::{DType, Device, Tensor};
+use rayon::prelude::*;
+
+use crate::error::KernelError;
+use blocks::{BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1, QK};
+
+/// The block formats [`QuantizedMatrix`] handles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuantFormat {
+    Q4_0,
+    Q4_1,
+    Q8_0,
+}
+
+impl QuantFormat {
+    /// Bytes of one block in a GGUF file.
+    pub fn block_bytes(self) -> usize {
+        match self {
+            Self::Q4_0 => BlockQ4_0::BYTES,
+            Self::Q4_1 => BlockQ4_1::BYTES,
+            Self::Q8_0 => BlockQ8_0::BYTES,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Blocks {
+    Q4_0(Vec<BlockQ4_0>),
+    Q4_1(Vec<BlockQ4_1>),
+    Q8_0(Vec<BlockQ8_0>),
+}
+
+/// A weight matrix `[rows, cols]` (`rows` = output features) kept in GGML blocks,
+/// row-major, `cols / 32` blocks per row.
+#[derive(Debug, Clone)]
+pub struct QuantizedMatrix {
+    rows: usize,
+    cols: usize,
+    blocks: Blocks,
+}
+
+impl QuantizedMatrix {
+    /// Parses the raw GGUF data of a `[rows, cols]` tensor.
+    ///
+    /// Errors: `cols` not a multiple of 32, or `bytes` not exactly
+    /// `rows * cols / 32 * format.block_bytes()` long.
+    pub fn from_gguf_bytes(format: QuantFormat, rows: usize, cols: usize, bytes: &[u8]) -> Result<Self, KernelError> {
+        let want = rows * cols.div_ceil(QK) * format.block_bytes();
+        if cols % QK != 0 || bytes.len() != want {
+            return Err(KernelError::Quantized(format!(
+                "a {format:?} matrix of {rows}x{cols} needs cols % {QK} == 0 and {want} bytes, got {} bytes",
+                bytes.len()
+            )));
+        }
+        let chunks = bytes.chunks_exact(format.block_bytes());
+        let blocks = match format {
+            QuantFormat::Q4_0 => Blocks::Q4_0(chunks.map(BlockQ4_0::from_bytes).collect()),
+            QuantFormat::Q4_1 => Blocks::Q4_1(chunks.map(BlockQ4_1::from_bytes).collect()),
+            QuantFormat::Q8_0 => Blocks::Q8_0(chunks.map(BlockQ8_0::from_bytes).collect()),
+        };
+        Ok(Self { rows, cols, blocks })
+    }
+
+    /// Output features.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Input features.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// The block format.
+    pub fn format(&self) -> QuantFormat {
+        match self.blocks {
+            Blocks::Q4_0(_) => QuantFormat::Q4_0,
+            Blocks::Q4_1(_) => QuantFormat::Q4_1,
+            Blocks::Q8_0(_) => QuantFormat::Q8_0,
+        }
+    }
+
+    /// Row `r` dequantized to f32 (for embedding lookups and tests).
+    pub fn dequantize_row(&self, r: usize) -> Vec<f32> {
+        let kb = self.cols / QK;
+        let range = r * kb..(r + 1) * kb;
+        match &self.blocks {
+            Blocks::Q4_0(b) => b[range].iter().flat_map(|b| b.dequantize()).collect(),
+            Blocks::Q4_1(b) => b[range].iter().flat_map(|b| b.dequantize()).collect(),
+            Blocks::Q8_0(b) => b[range].iter().flat_map(|b| b.dequantize()).collect(),
+        }
+    }
+
+    /// `y = x W^T` for `x` row-major `[m, cols]`: returns `[m, rows]`, row-major.
+    ///
+    /// Panics if `x.len() != m * cols` (callers check shapes; see [`Self::forward`]).
+    pub fn matmul(&self, x: &[f32], m: usize) -> Vec<f32> {
+        assert_eq!(x.len(), m * self.cols, "activation length");
+        let kb = self.cols / QK;
+        let out_t = match &self.blocks {
+            Blocks::Q4_0(w) => {
+                let xq: Vec<BlockQ8_0> = x.chunks_exact(QK).map(BlockQ8_0::quantize).collect();
+                rows_times_activations(w, &xq, m, kb, dot::dot_q4_0_q8_0)
+            }
+            Blocks::Q4_1(w) => {
+                let xq: Vec<BlockQ8_1> = x.chunks_exact(QK).map(BlockQ8_1::quantize).collect();
+                rows_times_activations(w, &xq, m, kb, dot::dot_q4_1_q8_1)
+            }
+            Blocks::Q8_0(w) => {
+                let xq: Vec<BlockQ8_0> = x.chunks_exact(QK).map(BlockQ8_0::quantize).collect();
+                rows_times_activations(w, &xq, m, kb, dot::dot_q8_0_q8_0)
+            }
+        };
+        transpose(&out_t, self.rows, m)
+    }
+
+    /// `x [.., cols]` (any float dtype, CPU) -> `[.., rows]` f32.
+    ///
+    /// Errors: the last dimension is not `cols`, or `x` is not on the CPU.
+    pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let dims = x.dims();
+        let Some((&cols, lead)) = dims.split_last() else {
+            candle_core::bail!("quantized matmul: a scalar input");
+        };
+        if cols != self.cols {
+            return Err(KernelError::Quantized(format!("input of {cols} features for a {}x{} matrix", self.rows, self.cols)).into());
+        }
+        if !matches!(x.device(), Device::Cpu) {
+            candle_core::bail!("quantized matmul: only CPU tensors are supported");
+        }
+        let m: usize = lead.iter().product();
+        let xs = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        let mut out_dims = lead.to_vec();
+        out_dims.push(self.rows);
+        Tensor::from_vec(self.matmul(&xs, m), out_dims, &Device::Cpu)
+    }
+}
+
+/// `out_t[r * m + j] = dot(w row r, x row j)`: weight rows split across threads, each
+/// weight row multiplied with all `m` activation rows while it is hot in cache.
+fn rows_times_activations<W: Sync, A: Sync>(
+    w: &[W],
+    x: &[A],
+    m: usize,
+    kb: usize,
+    dot: fn(&[W], &[A]) -> f32,
+) -> Vec<f32> {
+    let rows = w.len() / kb.max(1);
+    let mut out_t = vec![0f32; rows * m];
+    if rows == 0 || m == 0 {
+        return out_t;
+    }
+    let one_row = |r: usize, out: &mut [f32]| {
+        let wr = &w[r * kb..(r + 1) * kb];
+        for (j, o) in out.iter_mut().enumerate() {
+            *o = dot(wr, &x[j * kb..(j + 1) * kb]);
+        }
+    };
+    // About four chunks per thread balance the load; tiny products stay on one thread.
+    let work = rows * m * kb;
+    if work < 4096 {
+        out_t.chunks_mut(m).enumerate().for_each(|(r, out)| one_row(r, out));
+        return out_t;
+    }
+    let chunk_rows = rows.div_ceil(rayon::current_num_threads() * 4).max(4);
+    out_t.par_chunks_mut(chunk_rows * m).enumerate().for_each(|(c, out)| {
+        for (i, row_out) in out.chunks_mut(m).enumerate() {
+            one_row(c * chunk_rows + i, row_out);
+        }
+    });
+    out_t
+}
+
+/// `[rows, m]` -> `[m, rows]`.
+fn transpose(a: &[f32], rows: usize, m: usize) -> Vec<f32> {
+    if m == 1 {
+        return a.to_vec();
+    }
+    let mut t = vec![0f32; a.len()];
+    for r in 0..rows {
+        for j in 0..m {
+            t[j * rows + r] = a[r * m + j];
+        }
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `Q4_1` matrix made by quantizing `w` per block (min/max, as ggml does).
+    fn q4_1_bytes(w: &[f32]) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for block in w.chunks(QK) {
+            let (lo, hi) = block.iter().fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+            let d = (hi - lo) / 15.0;
+            let inv = if d > 0.0 { 1.0 / d } else { 0.0 };
+            let q: Vec<u8> = block.iter().map(|&v| (((v - lo) * inv).round() as u8).min(15)).collect();
+            bytes.extend_from_slice(&half::f16::from_f32(d).to_le_bytes());
+            bytes.extend_from_slice(&half::f16::from_f32(lo).to_le_bytes());
+            bytes.extend((0..QK / 2).map(|j| q[j] | (q[j + QK / 2] << 4)));
+        }
+        bytes
+    }
+
+    #[test]
+    fn matmul_equals_the_naive_product_of_dequantized_rows_for_every_shape() {
+        let (rows, cols) = (37, 96);
+        let w: Vec<f32> = (0..rows * cols).map(|i| ((i as f32) * 0.131).sin()).collect();
+        let q = QuantizedMatrix::from_gguf_bytes(QuantFormat::Q4_1, rows, cols, &q4_1_bytes(&w)).unwrap();
+        for m in [1, 2, 5, 64] {
+            let x: Vec<f32> = (0..m * cols).map(|i| ((i as f32) * 0.07).cos()).collect();
+            let y = q.matmul(&x, m);
+            for j in 0..m {
+                // Reference: the dequantized weight against the Q8_1-rounded activations.
+                let xr: Vec<f32> =
+                    x[j * cols..(j + 1) * cols].chunks(QK).flat_map(|c| BlockQ8_1::quantize(c).qs.map(|v| v as f32 * BlockQ8_1::quantize(c).d)).collect();
+                for r in 0..rows {
+                    let want: f64 = q.dequantize_row(r).iter().zip(&xr).map(|(a, b)| *a as f64 * *b as f64).sum();
+                    let got = y[j * rows + r] as f64;
+                    assert!((got - want).abs() <= 1e-4 * want.abs().max(1.0), "m {m} row {j} col {r}: {got} vs {want}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_wrong_byte_length_or_column_count_is_an_error() {
+        assert!(QuantizedMatrix::from_gguf_bytes(QuantFormat::Q8_0, 2, 64, &[0u8; 10]).is_err());
+        assert!(QuantizedMatrix::from_gguf_bytes(QuantFormat::Q4_0, 1, 40, &[0u8; 36]).is_err());
+    }
+}
