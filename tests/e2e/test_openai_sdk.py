@@ -141,3 +141,49 @@ def test_completions_endpoint_continues_a_prompt(client):
     resp = client.completions.create(model="smollm2", prompt="The capital of Japan is", max_tokens=8, temperature=0)
     assert resp.choices[0].text
     assert resp.usage.completion_tokens <= 8
+
+
+def _completion_ids(client, prompt, **extra):
+    resp = client.completions.create(
+        model="smollm2",
+        prompt=prompt,
+        max_tokens=16,
+        temperature=0,
+        extra_body={"return_token_ids": True, "ignore_eos": True, **extra},
+    )
+    return resp.choices[0].text, resp.choices[0].token_ids, resp.usage
+
+
+def test_a_thinking_budget_closes_the_think_block_after_exactly_that_many_tokens(client):
+    # SmolLM2 has no think tokens: the tags are recognized by their encodings (text
+    # mode). The prompt opens a think block, so the output starts in reasoning.
+    prompt = "Question: what is 12 + 30?\n<think>\n"
+    free_text, free_ids, _ = _completion_ids(client, prompt)
+    text, ids, _ = _completion_ids(client, prompt, max_reasoning_tokens=5)
+    assert "</think>" not in free_text
+    assert ids[:5] == free_ids[:5], "the budget must not change the reasoning it allows"
+    assert "</think>" in text and ids[5:] != free_ids[5:]
+    head, _, _ = text.partition("</think>")
+    assert len(head) > 0
+    zero_text, _, _ = _completion_ids(client, prompt, thinking_token_budget=0)
+    assert zero_text.startswith("</think>")
+
+
+def test_a_chat_budget_with_reasoning_effort_is_accepted_and_validated(client):
+    import openai
+
+    resp = client.chat.completions.create(
+        model="smollm2",
+        messages=[{"role": "user", "content": "What is 2 + 2?"}],
+        temperature=0,
+        max_tokens=24,
+        extra_body={"reasoning_effort": "low"},
+    )
+    assert "4" in resp.choices[0].message.content
+    with pytest.raises(openai.BadRequestError) as e:
+        client.chat.completions.create(
+            model="smollm2",
+            messages=[{"role": "user", "content": "hi"}],
+            extra_body={"reasoning_effort": "extreme"},
+        )
+    assert e.value.body["param"] == "reasoning_effort"

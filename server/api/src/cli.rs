@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::protocol::ReasoningField;
+use crate::thinking::EffortBudgets;
 use crate::units::ByteSize;
 
 /// ponder: an OpenAI-compatible inference server for reasoning models.
@@ -76,6 +77,12 @@ pub struct ServeArgs {
     /// Largest accepted request body.
     #[arg(long, default_value = "32MiB")]
     pub max_body_bytes: ByteSize,
+    /// Reasoning tokens allowed per `reasoning_effort`, e.g. `low=512,medium=2048,high=none`.
+    #[arg(long, default_value = "low=512,medium=2048,high=none")]
+    pub reasoning_effort_budgets: EffortBudgets,
+    /// Text forced before `</think>` when a thinking budget is spent (default: none).
+    #[arg(long)]
+    pub reasoning_budget_message: Option<String>,
 }
 
 /// `${PONDER_CACHE:-$HOME/.cache/ponder}`: where scripts/fetch-assets puts test assets.

@@ -25,6 +25,7 @@ pub mod routes;
 pub mod server;
 pub mod state;
 pub mod text;
+pub mod thinking;
 pub mod units;
 pub mod vocab;
 

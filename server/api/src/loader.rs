@@ -16,6 +16,7 @@ use crate::engine::spawn_engine;
 use crate::metrics::Metrics;
 use crate::model_source::{self, ModelSource};
 use crate::state::AppState;
+use crate::thinking::BudgetSettings;
 
 /// A loaded model with its engine thread running, ready to serve.
 pub struct LoadedServer {
@@ -96,6 +97,8 @@ pub fn load(args: &ServeArgs) -> anyhow::Result<LoadedServer> {
     let metrics = Metrics::new().context("cannot register metrics")?;
     let (engine, engine_thread) = spawn_engine(scheduler, Box::new(runner), metrics.clone())?;
     tracing::info!(num_blocks, max_model_len, ?dtype, "engine started");
+    let thinking = BudgetSettings::new(&tokenizer, args.reasoning_effort_budgets, args.reasoning_budget_message.as_deref())
+        .context("cannot tokenize the thinking tags or --reasoning-budget-message")?;
     let state = AppState {
         model_name: args.served_model_name.clone().unwrap_or(stem),
         tokenizer,
@@ -108,6 +111,7 @@ pub fn load(args: &ServeArgs) -> anyhow::Result<LoadedServer> {
         default_seed: args.seed,
         api_key: args.api_key.clone(),
         max_body_bytes: usize::try_from(args.max_body_bytes.0).unwrap_or(usize::MAX),
+        thinking,
         created: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
     };
     Ok(LoadedServer { state: Arc::new(state), engine_thread })

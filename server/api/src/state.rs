@@ -9,6 +9,7 @@ use crate::engine::EngineHandle;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::protocol::{ReasoningField, SamplingDefaults};
+use crate::thinking::BudgetSettings;
 
 /// Shared, immutable server state (behind an `Arc` in axum's state).
 pub struct AppState {
@@ -32,6 +33,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Unix seconds at startup (`created` of the model object).
     pub created: u64,
+    /// Thinking budgets: effort levels, the forced message and the tag ids.
+    pub thinking: BudgetSettings,
 }
 
 /// Handler state.

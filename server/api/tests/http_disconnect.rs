@@ -49,7 +49,7 @@ async fn dropping_a_stream_after_three_chunks_frees_the_kv_cache_within_two_seco
         "model": "smollm2",
         "messages": [{"role": "user", "content": "Write a long story about a dragon."}],
         "stream": true,
-        "max_tokens": 2000,
+        "max_tokens": 900,
         "ignore_eos": true,
     });
     let response = client.post(format!("{base}/v1/chat/completions")).json(&body).send().await.unwrap();

@@ -64,6 +64,9 @@ pub struct SampleSpec {
     pub output_index: usize,
     /// Prompt and output tokens so far, only when `params.needs_history()`.
     pub history: Option<TokenHistory>,
+    /// Set when the thinking budget is spent: the runner emits this token (with its
+    /// log-probability under the logits) instead of sampling.
+    pub forced_token: Option<u32>,
 }
 
 /// Token history for penalties.

@@ -19,6 +19,7 @@ pub mod request;
 pub mod sampling;
 pub mod scheduler;
 pub mod sequence;
+pub mod thinking_budget;
 
 #[cfg(test)]
 mod testing;
@@ -34,3 +35,4 @@ pub use request::{Request, SeqSpec};
 pub use sampling::SamplingParams;
 pub use scheduler::{Scheduler, SchedulerConfig, SeqUpdate};
 pub use sequence::{SeqStatus, Sequence};
+pub use thinking_budget::{ReasoningPhase, ThinkingBudget};

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::thinking_budget::ThinkingBudget;
+
 /// How the next token of a sequence is chosen. Field names and semantics follow the
 /// OpenAI API and vLLM's `SamplingParams`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,6 +41,9 @@ pub struct SamplingParams {
     /// Number of top log-probabilities to return per generated token (`None`: no
     /// logprobs at all; `Some(0)`: only the sampled token's).
     pub logprobs: Option<usize>,
+    /// Thinking budget (`max_reasoning_tokens`): the engine closes the reasoning
+    /// section itself once it is spent. `None`: unlimited.
+    pub thinking_budget: Option<ThinkingBudget>,
 }
 
 impl Default for SamplingParams {
@@ -58,6 +63,7 @@ impl Default for SamplingParams {
             stop_token_ids: Vec::new(),
             ignore_eos: false,
             logprobs: None,
+            thinking_budget: None,
         }
     }
 }

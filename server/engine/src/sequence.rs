@@ -18,6 +18,7 @@ use crate::finish::FinishReason;
 use crate::ids::{RequestId, SeqId};
 use crate::request::SeqSpec;
 use crate::sampling::SamplingParams;
+use crate::thinking_budget::{ReasoningPhase, ThinkingBudget};
 
 /// Where a sequence is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +49,8 @@ pub struct Sequence {
     hash_block_size: Option<NonZeroUsize>,
     /// Chained hash of every full block of prompt ++ output (`num_tokens / block_size`).
     block_hashes: Vec<BlockHash>,
+    /// Reasoning section state, when `params.thinking_budget` is set.
+    reasoning_phase: Option<ReasoningPhase>,
 }
 
 impl Sequence {
@@ -65,7 +68,9 @@ impl Sequence {
             arrival,
             hash_block_size,
             block_hashes: Vec::new(),
+            reasoning_phase: None,
         };
+        seq.reasoning_phase = seq.params.thinking_budget.as_ref().map(ThinkingBudget::initial_phase);
         seq.extend_block_hashes();
         seq
     }
@@ -132,13 +137,26 @@ impl Sequence {
     /// What the sampler needs to sample output token `output().len()`.
     pub fn sample_spec(&self) -> SampleSpec {
         let history = self.params.needs_history().then(|| TokenHistory { prompt: self.prompt.clone(), output: self.output.clone() });
-        SampleSpec { params: self.params.clone(), output_index: self.output.len(), history }
+        let forced_token = match (&self.params.thinking_budget, self.reasoning_phase) {
+            (Some(budget), Some(phase)) => budget.forced_token(phase),
+            _ => None,
+        };
+        SampleSpec { params: self.params.clone(), output_index: self.output.len(), history, forced_token }
+    }
+
+    /// Where the output stands with respect to its reasoning section (`None` without a
+    /// thinking budget).
+    pub fn reasoning_phase(&self) -> Option<ReasoningPhase> {
+        self.reasoning_phase
     }
 
     /// Appends a sampled token (and the hash of a block it completes).
     pub(crate) fn append_output(&mut self, token: u32) {
         self.output.push(token);
         self.extend_block_hashes();
+        if let (Some(budget), Some(phase)) = (&self.params.thinking_budget, self.reasoning_phase) {
+            self.reasoning_phase = Some(budget.advance(phase, &self.output));
+        }
     }
 
     /// Records that `n` more tokens were computed (clamped to the known tokens).

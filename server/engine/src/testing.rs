@@ -82,7 +82,8 @@ impl FakeRunner {
     }
 
     /// Checks each sequence's prefix in the fake cache, writes its new tokens and
-    /// samples `sample(seq_id, output_index)` where the batch asks for it.
+    /// samples `sample(seq_id, output_index)` where the batch asks for it (or emits the
+    /// spec's forced token, as the real sampler does).
     pub(crate) fn execute(&mut self, batch: &ScheduledBatch, mut sample: impl FnMut(SeqId, usize) -> u32) -> Result<StepOutput, String> {
         let mut out = StepOutput::default();
         for s in &batch.seqs {
@@ -90,7 +91,7 @@ impl FakeRunner {
             if let Some(spec) = &s.sample {
                 out.sampled.push(SampledToken {
                     seq_id: s.seq_id,
-                    token_id: sample(s.seq_id, spec.output_index),
+                    token_id: spec.forced_token.unwrap_or_else(|| sample(s.seq_id, spec.output_index)),
                     logprob: 0.0,
                     top_logprobs: Vec::new(),
                 });

@@ -47,7 +47,8 @@ pub struct Sampler;
 
 impl Sampler {
     /// Samples one token from `logits_row` (`[vocab_size]` f32, one row of the step's
-    /// `[num_sampled, vocab_size]` host logits) as `spec` asks.
+    /// `[num_sampled, vocab_size]` host logits) as `spec` asks; a `spec.forced_token`
+    /// (thinking budget spent) is returned as is, with its log-probability.
     ///
     /// Errors: an empty or NaN-containing row, invalid parameters, out-of-vocabulary
     /// ids in `logit_bias` or the history, missing history for penalties, or a row
@@ -56,11 +57,20 @@ impl Sampler {
         let params = &*spec.params;
         validate_params(params)?;
         check_row(logits_row)?;
-        let processed = process_logits(logits_row, spec)?;
-        let token_id = if params.temperature < GREEDY_TEMPERATURE_EPS {
-            greedy(&processed)?
-        } else {
-            sample_random(processed.into_owned(), params, spec.output_index)?
+        let token_id = match spec.forced_token {
+            // The thinking budget is spent: emit the engine's token, report its logprob.
+            Some(id) if id as usize >= logits_row.len() => {
+                return Err(SamplerError::TokenOutOfVocab { token_id: id, vocab_size: logits_row.len() })
+            }
+            Some(id) => id,
+            None => {
+                let processed = process_logits(logits_row, spec)?;
+                if params.temperature < GREEDY_TEMPERATURE_EPS {
+                    greedy(&processed)?
+                } else {
+                    sample_random(processed.into_owned(), params, spec.output_index)?
+                }
+            }
         };
         let norm = LogSoftmax::of(logits_row);
         let top = params.logprobs.map_or_else(Vec::new, |k| top_logprobs(logits_row, k, &norm));

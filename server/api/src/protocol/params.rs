@@ -145,6 +145,8 @@ impl GenerationParams {
             stop_token_ids: self.stop_token_ids.clone(),
             ignore_eos: self.ignore_eos,
             logprobs: self.logprobs,
+            // Per prompt (it depends on whether the prompt opened a think block): set by `submit`.
+            thinking_budget: None,
         }
     }
 

@@ -51,7 +51,8 @@ async fn handle(state: SharedState, body: Value) -> Result<Response, ApiError> {
         logprobs: req.params.logprobs.is_some(),
         return_token_ids: req.params.return_token_ids,
     };
-    let prompt = Prompt { ids: prompt_ids.into(), max_tokens };
+    let thinking_budget = state.thinking.resolve(&req.params.reasoning, starts_in_reasoning);
+    let prompt = Prompt { ids: prompt_ids.into(), max_tokens, thinking_budget };
     let generation = submit(&state, std::slice::from_ref(&prompt), &req.params, &choice, started)?;
     let meta = response_meta(&state, "chatcmpl");
     if req.params.stream {

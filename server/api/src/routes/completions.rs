@@ -38,7 +38,8 @@ async fn handle(state: SharedState, body: Value) -> Result<Response, ApiError> {
         .into_iter()
         .map(|ids| {
             let max_tokens = state.max_tokens_for(ids.len(), req.params.max_tokens, "prompt")?;
-            Ok(Prompt { ids: ids.into(), max_tokens })
+            let thinking_budget = state.thinking.resolve(&req.params.reasoning, prompt_opens_reasoning(&state, &ids));
+            Ok(Prompt { ids: ids.into(), max_tokens, thinking_budget })
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
     let choice = ChoiceConfig {
@@ -80,4 +81,13 @@ async fn tokenize(state: &SharedState, prompts: Vec<PromptInput>) -> Result<Vec<
     })
     .await
     .map_err(|e| ApiError::internal(format!("tokenization task failed: {e}")))?
+}
+
+/// Whether a raw prompt ends inside an open think block (by id when the tokenizer has
+/// single-token tags, else on the decoded text).
+fn prompt_opens_reasoning(state: &SharedState, ids: &[u32]) -> bool {
+    match state.tokenizer.think_token_ids() {
+        Some(ids_pair) => crate::text::prompt_ids_open_reasoning(ids, ids_pair.into()),
+        None => state.tokenizer.decode(ids, false).is_ok_and(|text| crate::text::prompt_opens_reasoning(&text)),
+    }
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use ponder_engine::{Request, SeqSpec};
+use ponder_engine::{Request, SeqSpec, ThinkingBudget};
 
 use crate::error::ApiError;
 use crate::generation::{Choice, ChoiceConfig, Generation};
@@ -17,6 +17,8 @@ pub struct Prompt {
     pub ids: Arc<[u32]>,
     /// Resolved `max_tokens` (fits the context window).
     pub max_tokens: usize,
+    /// Resolved thinking budget (`None`: reasoning is not limited).
+    pub thinking_budget: Option<ThinkingBudget>,
 }
 
 /// Submits `n` samples of every prompt as one request; choice `p * n + j` is sample `j`
@@ -38,7 +40,8 @@ pub fn submit(
             let index = p * params.n + j;
             let seq_id = state.engine.next_seq_id();
             let seed = state.sample_seed(params.seed, base_seed, index);
-            let sampling = params.sampling_params(&state.defaults, prompt.max_tokens, seed);
+            let mut sampling = params.sampling_params(&state.defaults, prompt.max_tokens, seed);
+            sampling.thinking_budget = prompt.thinking_budget.clone();
             seqs.push(SeqSpec { seq_id, prompt_token_ids: prompt.ids.clone(), params: Arc::new(sampling) });
             choices.push((seq_id, Choice::new(index, state.tokenizer.clone(), choice.clone())));
         }

@@ -267,3 +267,33 @@ fn kv_cache_usage_returns_to_zero_when_idle() {
     assert_eq!(h.sched.kv_cache_usage(), 0.0);
     assert_eq!(h.sched.kv_cache().pool().num_free_blocks(), 8);
 }
+
+#[test]
+fn a_spent_thinking_budget_forces_the_transition_and_end_tag_through_the_batch() {
+    use crate::thinking_budget::{ReasoningPhase, ThinkingBudget};
+    const END: u32 = 99;
+    let budget = ThinkingBudget {
+        max_reasoning_tokens: 3,
+        starts_in_reasoning: true,
+        start_ids: vec![98],
+        end_ids: vec![END],
+        forced_ids: vec![50, END],
+    };
+    let mut h = Harness::new(config(16, 2, 64, 8));
+    let params = SamplingParams { max_tokens: 7, thinking_budget: Some(budget), ..SamplingParams::default() };
+    h.add(request(1, 1, &[&[1, 2, 3]], params)).unwrap();
+    let mut forced = Vec::new();
+    let mut outputs = Vec::new();
+    for step in 0..7 {
+        if step == 4 {
+            // Mid-forcing: the transition token is out, `</think>` comes next.
+            let seq = h.sched.sequence(SeqId(1)).unwrap();
+            assert_eq!(seq.reasoning_phase(), Some(ReasoningPhase::Forcing { next: 1 }));
+        }
+        let (batch, updates) = h.step(sevens);
+        forced.push(batch.seqs[0].sample.as_ref().unwrap().forced_token);
+        outputs.extend(updates.iter().map(|u| u.token.token_id));
+    }
+    assert_eq!(outputs, [7, 7, 7, 50, END, 7, 7]);
+    assert_eq!(forced, [None, None, None, Some(50), Some(END), None, None]);
+}
