@@ -83,6 +83,34 @@ pub struct ServeArgs {
     /// Text forced before `</think>` when a thinking budget is spent (default: none).
     #[arg(long)]
     pub reasoning_budget_message: Option<String>,
+    /// How reasoning is split from the answer: `auto` (by id when the tokenizer has
+    /// think tokens, else by text; starts inside reasoning when the prompt opened a think
+    /// block), `deepseek_r1` (output always starts inside reasoning, as vLLM's parser),
+    /// `qwen3` (like auto), `none` (no split: everything is `content`).
+    #[arg(long, value_enum, default_value_t = ReasoningParser::Auto)]
+    pub reasoning_parser: ReasoningParser,
+    /// JSON object of chat template variables applied to every request, e.g.
+    /// `{"enable_thinking": false}`; a request's `chat_template_kwargs` override them.
+    #[arg(long, value_parser = parse_json_object)]
+    pub default_chat_template_kwargs: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// `--reasoning-parser`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReasoningParser {
+    Auto,
+    #[value(name = "deepseek_r1")]
+    DeepseekR1,
+    Qwen3,
+    None,
+}
+
+fn parse_json_object(s: &str) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    match serde_json::from_str(s) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(_) => Err("expected a JSON object".into()),
+        Err(e) => Err(format!("invalid JSON: {e}")),
+    }
 }
 
 /// `${PONDER_CACHE:-$HOME/.cache/ponder}`: where scripts/fetch-assets puts test assets.
@@ -110,6 +138,35 @@ mod tests {
         argv.extend_from_slice(args);
         match Cli::try_parse_from(argv).unwrap().command {
             Command::Serve(a) => a,
+        }
+    }
+
+    #[test]
+    fn reasoning_flags_parse_and_bad_values_are_usage_errors() {
+        let a = serve(&[
+            "--reasoning-parser",
+            "deepseek_r1",
+            "--default-chat-template-kwargs",
+            r#"{"enable_thinking": false}"#,
+            "--reasoning-effort-budgets",
+            "low=8",
+            "--reasoning-budget-message",
+            "Time to answer.",
+        ]);
+        assert_eq!(a.reasoning_parser, ReasoningParser::DeepseekR1);
+        assert_eq!(a.default_chat_template_kwargs.unwrap()["enable_thinking"], false);
+        assert_eq!(a.reasoning_effort_budgets.low, Some(8));
+        assert_eq!(a.reasoning_budget_message.as_deref(), Some("Time to answer."));
+        assert_eq!(serve(&[]).reasoning_parser, ReasoningParser::Auto);
+        for bad in [
+            &["--default-chat-template-kwargs", "[1]"][..],
+            &["--default-chat-template-kwargs", "{"],
+            &["--reasoning-parser", "r2"],
+            &["--reasoning-effort-budgets", "low=x"],
+        ] {
+            let mut argv = vec!["ponder", "serve"];
+            argv.extend_from_slice(bad);
+            assert!(Cli::try_parse_from(argv).is_err(), "{bad:?} should be rejected");
         }
     }
 

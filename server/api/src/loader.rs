@@ -112,6 +112,8 @@ pub fn load(args: &ServeArgs) -> anyhow::Result<LoadedServer> {
         api_key: args.api_key.clone(),
         max_body_bytes: usize::try_from(args.max_body_bytes.0).unwrap_or(usize::MAX),
         thinking,
+        reasoning_parser: args.reasoning_parser,
+        default_template_kwargs: args.default_chat_template_kwargs.clone().unwrap_or_default(),
         created: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
     };
     Ok(LoadedServer { state: Arc::new(state), engine_thread })

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use ponder_models::tokenizer::TextTokenizer;
 
+use crate::cli::ReasoningParser;
 use crate::engine::EngineHandle;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
@@ -35,6 +36,10 @@ pub struct AppState {
     pub created: u64,
     /// Thinking budgets: effort levels, the forced message and the tag ids.
     pub thinking: BudgetSettings,
+    /// `--reasoning-parser`.
+    pub reasoning_parser: ReasoningParser,
+    /// `--default-chat-template-kwargs` (a request's `chat_template_kwargs` override them).
+    pub default_template_kwargs: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Handler state.

@@ -12,6 +12,7 @@ use super::body::JsonBody;
 use super::collect::collect;
 use super::sse::{sse_response, ChunkKind};
 use super::submit::{response_meta, submit, Prompt};
+use crate::cli::ReasoningParser;
 use crate::error::ApiError;
 use crate::generation::ChoiceConfig;
 use crate::protocol::response::chat_completion;
@@ -33,12 +34,15 @@ async fn handle(state: SharedState, body: Value) -> Result<Response, ApiError> {
     let req = ChatRequest::parse(&body)?;
     state.check_model(req.model.as_deref())?;
     req.params.check_vocab(state.vocab_size)?;
-    let (prompt_text, prompt_ids) = render(&state, req.messages, req.template_kwargs).await?;
+    let mut kwargs = state.default_template_kwargs.clone();
+    kwargs.extend(req.template_kwargs);
+    let (prompt_text, prompt_ids) = render(&state, req.messages, kwargs).await?;
     let max_tokens = state.max_tokens_for(prompt_ids.len(), req.params.max_tokens, "messages")?;
     let think_ids: Option<ThinkTokenIds> = state.tokenizer.think_token_ids().map(Into::into);
-    let starts_in_reasoning = match think_ids {
-        Some(ids) => prompt_ids_open_reasoning(&prompt_ids, ids),
-        None => prompt_opens_reasoning(&prompt_text),
+    let starts_in_reasoning = match (state.reasoning_parser, think_ids) {
+        (ReasoningParser::DeepseekR1, _) => true,
+        (_, Some(ids)) => prompt_ids_open_reasoning(&prompt_ids, ids),
+        (_, None) => prompt_opens_reasoning(&prompt_text),
     };
     let choice = ChoiceConfig {
         pipeline: TextPipelineConfig {
@@ -46,7 +50,7 @@ async fn handle(state: SharedState, body: Value) -> Result<Response, ApiError> {
             stop: req.params.stop.clone(),
             reasoning: Some(ReasoningConfig { think_token_ids: think_ids, starts_in_reasoning }),
         },
-        split_reasoning: true,
+        split_reasoning: state.reasoning_parser != ReasoningParser::None,
         include_reasoning: req.params.reasoning.include_reasoning,
         logprobs: req.params.logprobs.is_some(),
         return_token_ids: req.params.return_token_ids,
