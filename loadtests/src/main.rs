@@ -1,9 +1,14 @@
-//! ponder-bench: load generator for any OpenAI-compatible server. Speaks HTTP only.
+//! ponder-bench: load generator and evaluation tool for any OpenAI-compatible server.
+//! Speaks HTTP only.
 //!
 //! `ponder-bench load` sends streaming chat completions and reports TTFT, TPOT, ITL
 //! and throughput with the definitions of vLLM's `vllm bench serve`, so numbers
 //! are comparable.
+//!
+//! `ponder-bench eval` samples k answers per `{prompt, answer}` problem and reports
+//! pass@1 and cons@k as DeepSeek-R1's paper does, with reasoning and answer lengths.
 
+mod eval;
 mod load;
 mod sse;
 mod stats;
@@ -21,11 +26,14 @@ struct Cli {
 enum Command {
     /// Closed-loop load at a fixed concurrency: streaming chat completions.
     Load(load::LoadArgs),
+    /// Accuracy on a JSONL of `{prompt, answer}`: pass@1, cons@k, reasoning lengths.
+    Eval(eval::EvalArgs),
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Load(args) => load::run(args).await,
+        Command::Eval(args) => eval::run(args).await,
     }
 }

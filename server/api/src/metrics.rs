@@ -20,6 +20,14 @@ pub struct Metrics {
     pub prompt_tokens_total: IntCounter,
     /// Generated tokens.
     pub generation_tokens_total: IntCounter,
+    /// Prompt positions whose K/V were computed (prefill work, recomputes included).
+    pub prompt_tokens_computed_total: IntCounter,
+    /// Tokens looked up in the prefix cache at admission.
+    pub prefix_cache_queries_total: IntCounter,
+    /// Tokens served from the prefix cache.
+    pub prefix_cache_hits_total: IntCounter,
+    /// Preemptions by recompute.
+    pub num_preemptions_total: IntCounter,
     /// Seconds from request arrival to its first generated token.
     pub time_to_first_token_seconds: Histogram,
     /// Seconds from request arrival to its last token.
@@ -38,6 +46,13 @@ impl Metrics {
             kv_cache_usage_perc: Gauge::new("ponder:kv_cache_usage_perc", "KV-cache usage: fraction of blocks in use (0..1).")?,
             prompt_tokens_total: IntCounter::new("ponder:prompt_tokens_total", "Prompt tokens of admitted requests.")?,
             generation_tokens_total: IntCounter::new("ponder:generation_tokens_total", "Generated tokens.")?,
+            prompt_tokens_computed_total: IntCounter::new(
+                "ponder:prompt_tokens_computed_total",
+                "Prompt tokens whose K/V were computed (prefill work, recomputes included).",
+            )?,
+            prefix_cache_queries_total: IntCounter::new("ponder:prefix_cache_queries_total", "Tokens looked up in the prefix cache.")?,
+            prefix_cache_hits_total: IntCounter::new("ponder:prefix_cache_hits_total", "Tokens served from the prefix cache.")?,
+            num_preemptions_total: IntCounter::new("ponder:num_preemptions_total", "Preemptions by recompute.")?,
             time_to_first_token_seconds: Histogram::with_opts(
                 HistogramOpts::new("ponder:time_to_first_token_seconds", "Time to first token.").buckets(LATENCY_BUCKETS.to_vec()),
             )?,
@@ -51,6 +66,10 @@ impl Metrics {
         m.registry.register(Box::new(m.kv_cache_usage_perc.clone()))?;
         m.registry.register(Box::new(m.prompt_tokens_total.clone()))?;
         m.registry.register(Box::new(m.generation_tokens_total.clone()))?;
+        m.registry.register(Box::new(m.prompt_tokens_computed_total.clone()))?;
+        m.registry.register(Box::new(m.prefix_cache_queries_total.clone()))?;
+        m.registry.register(Box::new(m.prefix_cache_hits_total.clone()))?;
+        m.registry.register(Box::new(m.num_preemptions_total.clone()))?;
         m.registry.register(Box::new(m.time_to_first_token_seconds.clone()))?;
         m.registry.register(Box::new(m.e2e_request_latency_seconds.clone()))?;
         Ok(m)

@@ -71,6 +71,23 @@ pub struct Scheduler {
     in_flight: Vec<(SeqId, bool)>,
     /// Arrival counter for new sequences.
     next_arrival: u64,
+    /// Cumulative prefill and prefix-cache counters.
+    stats: SchedulerStats,
+}
+
+/// Cumulative counters since the scheduler started (vLLM's prefix-cache metrics count
+/// tokens, as here).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchedulerStats {
+    /// Tokens of admitted sequences looked up in the prefix cache (prompt, or prompt and
+    /// output for a preempted sequence coming back).
+    pub prefix_cache_queries: u64,
+    /// Of those, tokens served from cached blocks (not computed).
+    pub prefix_cache_hits: u64,
+    /// Prompt positions whose K/V were computed (prefill work; recomputes count again).
+    pub prompt_tokens_computed: u64,
+    /// Preemptions by recompute.
+    pub preemptions: u64,
 }
 
 impl Scheduler {
@@ -110,6 +127,7 @@ impl Scheduler {
             waiting: VecDeque::new(),
             in_flight: Vec::new(),
             next_arrival: 0,
+            stats: SchedulerStats::default(),
         })
     }
 
@@ -193,6 +211,11 @@ impl Scheduler {
         self.kv.usage()
     }
 
+    /// Cumulative prefill, prefix-cache and preemption counters.
+    pub fn stats(&self) -> SchedulerStats {
+        self.stats
+    }
+
     /// Whether any sequence is waiting or running.
     pub fn has_unfinished(&self) -> bool {
         !self.seqs.is_empty()
@@ -227,6 +250,7 @@ impl Scheduler {
     /// it at the front of the waiting queue with its output kept. Returns its id.
     fn preempt_newest(&mut self) -> Option<SeqId> {
         let id = self.running.pop()?;
+        self.stats.preemptions += 1;
         self.kv.free(id);
         if let Some(seq) = self.seqs.get_mut(&id) {
             seq.reset_for_recompute();

@@ -1,7 +1,7 @@
 //! The engine thread: the only owner of the `Scheduler` and the `ModelRunner`.
 //!
 //! Loop: drain commands (blocking while idle) → `schedule()` → `execute()` → `update()`
-//! → route each `SeqUpdate` to its request's channel → publish the gauges. Requests
+//! → route each `SeqUpdate` to its request's channel → publish gauges and counters. Requests
 //! whose channel closed are aborted at once, so their blocks free in the same step.
 
 use std::collections::HashMap;
@@ -9,7 +9,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, TryRecvError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use ponder_engine::{Request, RequestId, ScheduledBatch, Scheduler, StepOutput};
+use ponder_engine::{Request, RequestId, ScheduledBatch, Scheduler, SchedulerStats, StepOutput};
 use ponder_runner::ModelRunner;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -34,7 +34,7 @@ pub fn spawn_engine(
     metrics: Metrics,
 ) -> std::io::Result<(EngineHandle, JoinHandle<()>)> {
     let (tx, rx) = mpsc::channel();
-    let worker = Worker { scheduler, executor, rx, requests: HashMap::new(), metrics };
+    let worker = Worker { scheduler, executor, rx, requests: HashMap::new(), metrics, published: SchedulerStats::default() };
     let thread = std::thread::Builder::new().name("ponder-engine".into()).spawn(move || worker.run())?;
     Ok((EngineHandle::new(tx), thread))
 }
@@ -51,6 +51,8 @@ struct Worker {
     rx: Receiver<Command>,
     requests: HashMap<RequestId, Live>,
     metrics: Metrics,
+    /// Scheduler counters already added to the Prometheus counters.
+    published: SchedulerStats,
 }
 
 impl Worker {
@@ -156,7 +158,13 @@ impl Worker {
         }
     }
 
-    fn publish_gauges(&self) {
+    fn publish_gauges(&mut self) {
+        let (now, before) = (self.scheduler.stats(), self.published);
+        self.metrics.prompt_tokens_computed_total.inc_by(now.prompt_tokens_computed - before.prompt_tokens_computed);
+        self.metrics.prefix_cache_queries_total.inc_by(now.prefix_cache_queries - before.prefix_cache_queries);
+        self.metrics.prefix_cache_hits_total.inc_by(now.prefix_cache_hits - before.prefix_cache_hits);
+        self.metrics.num_preemptions_total.inc_by(now.preemptions - before.preemptions);
+        self.published = now;
         self.metrics.num_requests_running.set(self.scheduler.num_running() as i64);
         self.metrics.num_requests_waiting.set(self.scheduler.num_waiting() as i64);
         self.metrics.kv_cache_usage_perc.set(self.scheduler.kv_cache_usage());

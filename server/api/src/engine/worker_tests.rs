@@ -140,3 +140,25 @@ fn a_failed_model_step_fails_the_request_and_frees_its_blocks() {
     }
     wait_until_idle(&metrics);
 }
+
+#[test]
+fn eight_samples_prefill_their_prompt_once_by_the_prometheus_counters() {
+    // Block size 4, prompt of 5 tokens: one full block shared, the rest per sample.
+    let (handle, metrics) = start(Duration::ZERO, false);
+    let (guard, mut rx) = handle.submit(request(&handle, 8, 3)).unwrap();
+    let mut finishes = 0;
+    while finishes < 8 {
+        if let Some(EngineEvent::Token(u)) = rx.blocking_recv() {
+            finishes += usize::from(u.finish.is_some());
+        }
+    }
+    finished(guard);
+    wait_until_idle(&metrics);
+    let computed = metrics.prompt_tokens_computed_total.get();
+    assert!(computed <= 5 + 8 * 4, "prefilled {computed} prompt tokens for 8 samples of 5");
+    assert_eq!(computed, 8 * 5 - metrics.prefix_cache_hits_total.get());
+    assert_eq!(metrics.prefix_cache_hits_total.get(), 7 * 4);
+    assert_eq!(metrics.prefix_cache_queries_total.get(), 8 * 5);
+    let text = metrics.render();
+    assert!(text.contains("ponder:prompt_tokens_computed_total 12"), "{text}");
+}

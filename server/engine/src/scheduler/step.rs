@@ -90,6 +90,8 @@ impl Scheduler {
                 break;
             }
             self.waiting.remove(idx);
+            self.stats.prefix_cache_queries += seq.num_tokens() as u64;
+            self.stats.prefix_cache_hits += hit.num_tokens as u64;
             if let Some(seq) = self.seqs.get_mut(&id) {
                 seq.set_num_computed_tokens(hit.num_tokens);
             }
@@ -117,6 +119,7 @@ impl Scheduler {
         let bs = self.cfg.block_size;
         step.pending.extend(seq.block_hashes().iter().take(end / bs).skip(start / bs).copied());
         let token_ids = seq.token_ids(start..end).into_owned();
+        self.stats.prompt_tokens_computed += end.min(seq.prompt().len()).saturating_sub(start) as u64;
         seq.advance(n);
         step.budget -= n;
         step.seqs.push(ScheduledSeq {

@@ -297,3 +297,34 @@ fn a_spent_thinking_budget_forces_the_transition_and_end_tag_through_the_batch()
     assert_eq!(outputs, [7, 7, 7, 50, END, 7, 7]);
     assert_eq!(forced, [None, None, None, Some(50), Some(END), None, None]);
 }
+
+#[test]
+fn eight_samples_of_one_prompt_prefill_it_once_plus_at_most_a_block_each() {
+    let mut h = Harness::new(config(64, 4, 256, 16));
+    let prompt: Vec<u32> = (1..=37).collect();
+    let prompts: Vec<&[u32]> = vec![&prompt; 8];
+    h.add(request(1, 1, &prompts, params(4))).unwrap();
+    while h.sched.has_unfinished() {
+        h.step(sevens);
+    }
+    let stats = h.sched.stats();
+    assert!(stats.prompt_tokens_computed <= 37 + 8 * 4, "{stats:?}");
+    assert!(stats.prompt_tokens_computed >= 37, "{stats:?}");
+    assert_eq!(stats.prefix_cache_queries, 8 * 37);
+    assert_eq!(stats.prefix_cache_hits, 7 * 36, "each later sample reuses the 9 full blocks");
+    assert_eq!(stats.prompt_tokens_computed, 8 * 37 - stats.prefix_cache_hits);
+}
+
+#[test]
+fn without_prefix_caching_every_sample_prefills_the_whole_prompt() {
+    let mut cfg = config(64, 4, 512, 16);
+    cfg.enable_prefix_caching = false;
+    let mut h = Harness::new(cfg);
+    let prompt: Vec<u32> = (1..=37).collect();
+    h.add(request(1, 1, &vec![&prompt[..]; 8], params(2))).unwrap();
+    while h.sched.has_unfinished() {
+        h.step(sevens);
+    }
+    assert_eq!(h.sched.stats().prompt_tokens_computed, 8 * 37);
+    assert_eq!(h.sched.stats().prefix_cache_hits, 0);
+}
