@@ -187,3 +187,55 @@ def test_a_chat_budget_with_reasoning_effort_is_accepted_and_validated(client):
             extra_body={"reasoning_effort": "extreme"},
         )
     assert e.value.body["param"] == "reasoning_effort"
+
+
+def test_json_object_response_format_returns_a_json_object(client):
+    import json
+
+    resp = client.chat.completions.create(
+        model="smollm2",
+        messages=[{"role": "user", "content": "Describe Japan's capital as JSON."}],
+        temperature=0,
+        max_tokens=64,
+        response_format={"type": "json_object"},
+    )
+    assert resp.choices[0].finish_reason == "stop"
+    assert isinstance(json.loads(resp.choices[0].message.content), dict)
+
+
+def test_json_schema_response_format_holds_while_streaming(client):
+    import json
+
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "population": {"type": "integer"}},
+        "required": ["city", "population"],
+        "additionalProperties": False,
+    }
+    stream = client.chat.completions.create(
+        model="smollm2",
+        messages=[{"role": "user", "content": "What is the capital of Japan and its population?"}],
+        temperature=0,
+        max_tokens=64,
+        stream=True,
+        response_format={"type": "json_schema", "json_schema": {"name": "city", "schema": schema}},
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    doc = json.loads(text)
+    assert set(doc) == {"city", "population"}
+    assert isinstance(doc["city"], str) and isinstance(doc["population"], int)
+
+
+def test_a_bad_response_format_is_a_400_naming_it(client):
+    import openai
+
+    for fmt in (
+        {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "nonsense"}}},
+        {"type": "yaml"},
+        {"type": "json_schema"},
+    ):
+        with pytest.raises(openai.BadRequestError) as e:
+            client.chat.completions.create(
+                model="smollm2", messages=[{"role": "user", "content": "hi"}], response_format=fmt
+            )
+        assert e.value.body["param"] == "response_format"

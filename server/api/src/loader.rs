@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 use candle_core::{DType, Device};
 use ponder_engine::{Scheduler, SchedulerConfig};
 use ponder_models::tokenizer::TextTokenizer;
-use ponder_runner::{num_blocks_for_memory, ModelRunner, RunnerConfig};
+use ponder_runner::{num_blocks_for_memory, GrammarCompiler, ModelRunner, RunnerConfig};
 
 use crate::cli::{KvCacheDtype, ServeArgs};
 use crate::engine::spawn_engine;
@@ -93,7 +93,11 @@ pub fn load(args: &ServeArgs) -> anyhow::Result<LoadedServer> {
         enable_prefix_caching: !args.no_prefix_caching,
     })
     .context("invalid scheduler settings")?;
-    let runner = ModelRunner::new(model, RunnerConfig { block_size: args.block_size, num_blocks, kv_cache_dtype: dtype })?;
+    let grammar = grammar_compiler(&tokenizer, vocab_size);
+    let mut runner = ModelRunner::new(model, RunnerConfig { block_size: args.block_size, num_blocks, kv_cache_dtype: dtype })?;
+    if let Some(compiler) = &grammar {
+        runner = runner.with_grammar_compiler(compiler.clone());
+    }
     let metrics = Metrics::new().context("cannot register metrics")?;
     let (engine, engine_thread) = spawn_engine(scheduler, Box::new(runner), metrics.clone())?;
     tracing::info!(num_blocks, max_model_len, ?dtype, "engine started");
@@ -114,6 +118,7 @@ pub fn load(args: &ServeArgs) -> anyhow::Result<LoadedServer> {
         thinking,
         reasoning_parser: args.reasoning_parser,
         default_template_kwargs: args.default_chat_template_kwargs.clone().unwrap_or_default(),
+        grammar,
         created: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
     };
     Ok(LoadedServer { state: Arc::new(state), engine_thread })
@@ -125,4 +130,24 @@ fn load_tokenizer(source: &ModelSource) -> anyhow::Result<TextTokenizer> {
         ModelSource::Gguf(file) => TextTokenizer::from_gguf(file),
     };
     tokenizer.with_context(|| format!("cannot load the tokenizer of {}", source.path().display()))
+}
+
+/// The structured-output compiler over the tokenizer's vocabulary (special tokens are
+/// never produced by a grammar). `None`, with a warning, when the tokenizer has no EOS
+/// or llguidance rejects the vocabulary: `response_format` requests then get a 400.
+fn grammar_compiler(tokenizer: &TextTokenizer, vocab_size: usize) -> Option<Arc<GrammarCompiler>> {
+    let Some(&eos) = tokenizer.eos_token_ids().first() else {
+        tracing::warn!("the tokenizer has no EOS token: structured output is disabled");
+        return None;
+    };
+    let bytes: Vec<Option<&[u8]>> = (0..tokenizer.vocab_size() as u32)
+        .map(|id| (!tokenizer.is_special(id)).then(|| tokenizer.token_bytes(id)))
+        .collect();
+    match GrammarCompiler::new(&bytes, vocab_size.max(tokenizer.vocab_size()), eos) {
+        Ok(compiler) => Some(Arc::new(compiler)),
+        Err(e) => {
+            tracing::warn!("structured output is disabled: {e:#}");
+            None
+        }
+    }
 }

@@ -7,6 +7,8 @@ use ponder_models::tokenizer::TextTokenizer;
 
 use crate::cli::ReasoningParser;
 use crate::engine::EngineHandle;
+use ponder_engine::StructuredOutput;
+use ponder_runner::GrammarCompiler;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::protocol::{ReasoningField, SamplingDefaults};
@@ -40,6 +42,8 @@ pub struct AppState {
     pub reasoning_parser: ReasoningParser,
     /// `--default-chat-template-kwargs` (a request's `chat_template_kwargs` override them).
     pub default_template_kwargs: serde_json::Map<String, serde_json::Value>,
+    /// Compiles `response_format` grammars (shared with the runner, which runs them).
+    pub grammar: Option<Arc<GrammarCompiler>>,
 }
 
 /// Handler state.
@@ -91,6 +95,19 @@ impl AppState {
                 ),
             )),
         }
+    }
+
+    /// Compiles `response_format` once to reject a bad schema with a 400 up front.
+    pub fn check_structured_output(&self, output: Option<&StructuredOutput>) -> Result<(), ApiError> {
+        let Some(output) = output else { return Ok(()) };
+        let compiler = self
+            .grammar
+            .as_ref()
+            .ok_or_else(|| ApiError::invalid("response_format", "Structured output is not available for this model."))?;
+        compiler
+            .matcher(output)
+            .map(drop)
+            .map_err(|e| ApiError::invalid("response_format", format!("Invalid `response_format`: {e:#}")))
     }
 
     /// Seed of sample `i` of a request: `seed + i`, else `--seed + i`, else random.

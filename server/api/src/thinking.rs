@@ -91,9 +91,12 @@ impl BudgetSettings {
     }
 
     /// The budget of one prompt: `max_reasoning_tokens` wins over `reasoning_effort`;
-    /// `None` when neither limits reasoning.
-    pub fn resolve(&self, options: &ReasoningOptions, starts_in_reasoning: bool) -> Option<ThinkingBudget> {
-        let max_reasoning_tokens = options.max_reasoning_tokens.or_else(|| options.effort.and_then(|e| self.effort_budgets.of(e)))?;
+    /// `None` when neither limits reasoning, unless `track` asks for the reasoning
+    /// section to be followed anyway (structured output applies after it): then an
+    /// unlimited budget.
+    pub fn resolve(&self, options: &ReasoningOptions, starts_in_reasoning: bool, track: bool) -> Option<ThinkingBudget> {
+        let limit = options.max_reasoning_tokens.or_else(|| options.effort.and_then(|e| self.effort_budgets.of(e)));
+        let max_reasoning_tokens = limit.or(track.then_some(usize::MAX))?;
         Some(ThinkingBudget {
             max_reasoning_tokens,
             starts_in_reasoning,
@@ -127,17 +130,18 @@ mod tests {
 
     #[test]
     fn an_explicit_budget_wins_over_effort_and_forces_message_then_close_tag() {
-        let b = settings().resolve(&options(Some(7), Some(ReasoningEffort::Low)), true).unwrap();
+        let b = settings().resolve(&options(Some(7), Some(ReasoningEffort::Low)), true, false).unwrap();
         assert_eq!(b.max_reasoning_tokens, 7);
         assert_eq!(b.forced_ids, [5, 6, 2]);
         assert_eq!((b.start_ids, b.end_ids, b.starts_in_reasoning), (vec![1], vec![2], true));
-        let low = settings().resolve(&options(None, Some(ReasoningEffort::Low)), false).unwrap();
+        let low = settings().resolve(&options(None, Some(ReasoningEffort::Low)), false, false).unwrap();
         assert_eq!(low.max_reasoning_tokens, 512);
     }
 
     #[test]
     fn no_budget_and_unlimited_effort_leave_reasoning_free() {
-        assert_eq!(settings().resolve(&options(None, None), true), None);
-        assert_eq!(settings().resolve(&options(None, Some(ReasoningEffort::High)), true), None);
+        assert_eq!(settings().resolve(&options(None, None), true, false), None);
+        assert_eq!(settings().resolve(&options(None, None), true, true).unwrap().max_reasoning_tokens, usize::MAX);
+        assert_eq!(settings().resolve(&options(None, Some(ReasoningEffort::High)), true, false), None);
     }
 }

@@ -17,6 +17,9 @@ pub struct ScheduledBatch {
     pub seqs: Vec<ScheduledSeq>,
     /// Tokens per KV block.
     pub block_size: usize,
+    /// Sequences that finished or were aborted since the previous batch, so the runner
+    /// can drop per-sequence state (grammar matchers).
+    pub finished_seq_ids: Vec<SeqId>,
 }
 
 impl ScheduledBatch {
@@ -25,7 +28,7 @@ impl ScheduledBatch {
         self.seqs.iter().map(|s| s.token_ids.len()).sum()
     }
 
-    /// Whether nothing was scheduled.
+    /// Whether nothing was scheduled (finished ids alone do not make work).
     pub fn is_empty(&self) -> bool {
         self.seqs.is_empty()
     }
@@ -67,6 +70,12 @@ pub struct SampleSpec {
     /// Set when the thinking budget is spent: the runner emits this token (with its
     /// log-probability under the logits) instead of sampling.
     pub forced_token: Option<u32>,
+    /// Whether `params.structured_output` constrains this token (the output is outside
+    /// its reasoning section).
+    pub constrained: bool,
+    /// Besides the grammar's tokens, this token (`<think>`) may open a reasoning
+    /// section as the first output token.
+    pub allow_think_start: Option<u32>,
 }
 
 /// Token history for penalties.

@@ -44,6 +44,20 @@ pub struct SamplingParams {
     /// Thinking budget (`max_reasoning_tokens`): the engine closes the reasoning
     /// section itself once it is spent. `None`: unlimited.
     pub thinking_budget: Option<ThinkingBudget>,
+    /// Structured output (`response_format`): the answer must match this grammar. It
+    /// applies outside the reasoning section only (from the first token when the
+    /// output does not start in reasoning, else after `</think>`), which needs
+    /// `thinking_budget` set to track the section (an unlimited one when no budget).
+    pub structured_output: Option<StructuredOutput>,
+}
+
+/// The grammar of a structured answer (OpenAI's `response_format`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum StructuredOutput {
+    /// Any JSON object (`{"type": "json_object"}`).
+    JsonObject,
+    /// A JSON document matching this JSON Schema, as JSON text (`json_schema.schema`).
+    JsonSchema(String),
 }
 
 impl Default for SamplingParams {
@@ -64,6 +78,7 @@ impl Default for SamplingParams {
             ignore_eos: false,
             logprobs: None,
             thinking_budget: None,
+            structured_output: None,
         }
     }
 }

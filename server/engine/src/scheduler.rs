@@ -73,6 +73,8 @@ pub struct Scheduler {
     next_arrival: u64,
     /// Cumulative prefill and prefix-cache counters.
     stats: SchedulerStats,
+    /// Sequences finished or aborted since the last `schedule` (handed to the runner).
+    finished_since_schedule: Vec<SeqId>,
 }
 
 /// Cumulative counters since the scheduler started (vLLM's prefix-cache metrics count
@@ -128,6 +130,7 @@ impl Scheduler {
             in_flight: Vec::new(),
             next_arrival: 0,
             stats: SchedulerStats::default(),
+            finished_since_schedule: Vec::new(),
         })
     }
 
@@ -191,6 +194,7 @@ impl Scheduler {
             self.kv.free(id);
             self.seqs.remove(&id);
         }
+        self.finished_since_schedule.extend_from_slice(&ids);
         self.running.retain(|id| !ids.contains(id));
         self.waiting.retain(|id| !ids.contains(id));
         ids
@@ -261,6 +265,7 @@ impl Scheduler {
 
     /// Removes a finished sequence and frees its blocks.
     fn finish(&mut self, seq_id: SeqId) {
+        self.finished_since_schedule.push(seq_id);
         self.kv.free(seq_id);
         self.running.retain(|&id| id != seq_id);
         self.waiting.retain(|&id| id != seq_id);

@@ -141,7 +141,16 @@ impl Sequence {
             (Some(budget), Some(phase)) => budget.forced_token(phase),
             _ => None,
         };
-        SampleSpec { params: self.params.clone(), output_index: self.output.len(), history, forced_token }
+        let phase = self.reasoning_phase;
+        let constrained = self.params.structured_output.is_some()
+            && !matches!(phase, Some(ReasoningPhase::Reasoning | ReasoningPhase::Forcing { .. }));
+        let allow_think_start = match (&self.params.thinking_budget, phase) {
+            (Some(budget), Some(ReasoningPhase::NotStarted)) if constrained && self.output.is_empty() => {
+                <[u32; 1]>::try_from(budget.start_ids.as_slice()).ok().map(|[id]| id)
+            }
+            _ => None,
+        };
+        SampleSpec { params: self.params.clone(), output_index: self.output.len(), history, forced_token, constrained, allow_think_start }
     }
 
     /// Where the output stands with respect to its reasoning section (`None` without a

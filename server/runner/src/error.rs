@@ -41,4 +41,6 @@ pub enum RunnerError {
     LogitsShape { got: Vec<usize>, rows: usize, vocab: usize },
     #[error("sampling sequence {seq_id:?}: {source}")]
     Sampling { seq_id: SeqId, source: SamplerError },
+    #[error("structured output of sequence {seq_id:?}: {message}")]
+    Grammar { seq_id: SeqId, message: String },
 }

@@ -20,6 +20,7 @@ pub mod logprobs;
 pub mod rng;
 pub mod runner;
 pub mod sampler;
+pub mod structured;
 pub mod truncation;
 
 pub use error::{RunnerError, SamplerError};
@@ -27,3 +28,4 @@ pub use input::StepInputs;
 pub use kv_cache::{kv_cache_bytes_per_block, num_blocks_for_memory, RunnerConfig};
 pub use runner::ModelRunner;
 pub use sampler::{Sample, Sampler};
+pub use structured::{GrammarCompiler, Grammars};

@@ -10,6 +10,9 @@ use crate::error::RunnerError;
 use crate::input::StepInputs;
 use crate::kv_cache::{allocate_kv_caches, RunnerConfig};
 use crate::sampler::Sampler;
+use crate::structured::{GrammarCompiler, Grammars};
+use llguidance::toktrie::SimpleVob;
+use std::sync::Arc;
 
 /// Runs one engine step at a time: builds the inputs, runs the model once over all
 /// scheduled tokens (prefill chunks and decodes together), copies the sampled rows'
@@ -22,6 +25,8 @@ pub struct ModelRunner {
     sampler: Sampler,
     /// Forward passes run so far (one per non-empty `execute`).
     forward_passes: u64,
+    /// Structured-output matchers of the live constrained sequences.
+    grammars: Grammars,
 }
 
 impl ModelRunner {
@@ -39,7 +44,13 @@ impl ModelRunner {
             dtype = ?cfg.kv_cache_dtype,
             "allocated paged KV cache"
         );
-        Ok(Self { model, kv_caches, cfg, sampler: Sampler, forward_passes: 0 })
+        Ok(Self { model, kv_caches, cfg, sampler: Sampler, forward_passes: 0, grammars: Grammars::default() })
+    }
+
+    /// Enables structured outputs (`response_format`) with `compiler`'s vocabulary.
+    pub fn with_grammar_compiler(mut self, compiler: Arc<GrammarCompiler>) -> Self {
+        self.grammars = Grammars::new(Some(compiler));
+        self
     }
 
     /// Runs one step: one `model.forward` over every token of `batch`, then one sampled
@@ -50,6 +61,7 @@ impl ModelRunner {
     /// coverage), a model error, logits not shaped `[num_sampled, vocab_size]`, or a
     /// sampling error (bad parameters, NaN logits).
     pub fn execute(&mut self, batch: &ScheduledBatch) -> anyhow::Result<StepOutput> {
+        self.grammars.release(&batch.finished_seq_ids);
         if batch.is_empty() {
             return Ok(StepOutput::default());
         }
@@ -64,8 +76,32 @@ impl ModelRunner {
         let host = self.logits_to_host(&logits, num_sampled)?;
         let rows: Vec<(SeqId, &SampleSpec)> =
             batch.seqs.iter().filter_map(|s| s.sample.as_ref().map(|spec| (s.seq_id, spec))).collect();
-        let sampled = self.sample_rows(&host, &rows)?;
+        let masks = self.grammar_masks(&rows)?;
+        let sampled = self.sample_rows(&host, &rows, &masks)?;
+        for ((seq_id, spec), token) in rows.iter().zip(&sampled) {
+            if masks.iter().any(|(id, _)| id == seq_id) {
+                self.grammars
+                    .consume(*seq_id, token.token_id, spec.allow_think_start)
+                    .map_err(|e| RunnerError::Grammar { seq_id: *seq_id, message: format!("{e:#}") })?;
+            }
+        }
         Ok(StepOutput { sampled })
+    }
+
+    /// The allowed-token mask of every constrained row that samples freely.
+    fn grammar_masks(&mut self, rows: &[(SeqId, &SampleSpec)]) -> Result<Vec<(SeqId, SimpleVob)>, RunnerError> {
+        let mut masks = Vec::new();
+        for &(seq_id, spec) in rows {
+            let Some(output) = spec.params.structured_output.as_ref().filter(|_| spec.constrained && spec.forced_token.is_none()) else {
+                continue;
+            };
+            let mask = self
+                .grammars
+                .mask(seq_id, output, spec.allow_think_start)
+                .map_err(|e| RunnerError::Grammar { seq_id, message: format!("{e:#}") })?;
+            masks.push((seq_id, mask));
+        }
+        Ok(masks)
     }
 
     /// Forward passes run since construction.
@@ -99,12 +135,18 @@ impl ModelRunner {
     }
 
     /// Samples row `i` of `host` for `rows[i]`, in parallel when there are several.
-    fn sample_rows(&self, host: &[f32], rows: &[(SeqId, &SampleSpec)]) -> Result<Vec<SampledToken>, RunnerError> {
+    fn sample_rows(
+        &self,
+        host: &[f32],
+        rows: &[(SeqId, &SampleSpec)],
+        masks: &[(SeqId, SimpleVob)],
+    ) -> Result<Vec<SampledToken>, RunnerError> {
         let vocab = self.model.vocab_size();
         let sampler = &self.sampler;
         let sample_one = |(i, &(seq_id, spec)): (usize, &(SeqId, &SampleSpec))| {
+            let allowed = masks.iter().find(|(id, _)| *id == seq_id).map(|(_, m)| m);
             sampler
-                .sample(&host[i * vocab..(i + 1) * vocab], spec)
+                .sample_allowed(&host[i * vocab..(i + 1) * vocab], spec, allowed)
                 .map(|s| s.into_sampled_token(seq_id))
                 .map_err(|source| RunnerError::Sampling { seq_id, source })
         };

@@ -10,6 +10,7 @@
 
 use std::borrow::Cow;
 
+use llguidance::toktrie::SimpleVob;
 use ponder_engine::{SampleSpec, SampledToken, SamplingParams, SeqId};
 
 use crate::error::SamplerError;
@@ -54,6 +55,13 @@ impl Sampler {
     /// ids in `logit_bias` or the history, missing history for penalties, or a row
     /// where every token ends with probability 0.
     pub fn sample(&self, logits_row: &[f32], spec: &SampleSpec) -> Result<Sample, SamplerError> {
+        self.sample_allowed(logits_row, spec, None)
+    }
+
+    /// [`Self::sample`] restricted to the tokens `allowed` holds (a structured-output
+    /// grammar's mask): the others get probability 0 before sampling. Log-probabilities
+    /// are still those of the raw row.
+    pub fn sample_allowed(&self, logits_row: &[f32], spec: &SampleSpec, allowed: Option<&SimpleVob>) -> Result<Sample, SamplerError> {
         let params = &*spec.params;
         validate_params(params)?;
         check_row(logits_row)?;
@@ -64,7 +72,7 @@ impl Sampler {
             }
             Some(id) => id,
             None => {
-                let processed = process_logits(logits_row, spec)?;
+                let processed = mask_logits(process_logits(logits_row, spec)?, allowed);
                 if params.temperature < GREEDY_TEMPERATURE_EPS {
                     greedy(&processed)?
                 } else {
@@ -88,6 +96,19 @@ fn process_logits<'a>(row: &'a [f32], spec: &SampleSpec) -> Result<Cow<'a, [f32]
     apply_logit_bias(&mut logits, &params.logit_bias)?;
     apply_penalties(&mut logits, params, spec.history.as_ref())?;
     Ok(Cow::Owned(logits))
+}
+
+/// Sets every token `allowed` does not hold to `-inf` (ids past the mask too).
+fn mask_logits<'a>(logits: Cow<'a, [f32]>, allowed: Option<&SimpleVob>) -> Cow<'a, [f32]> {
+    let Some(allowed) = allowed else { return logits };
+    let mut logits = logits.into_owned();
+    let len = allowed.len();
+    for (id, l) in logits.iter_mut().enumerate() {
+        if id >= len || !allowed.is_allowed(id as u32) {
+            *l = f32::NEG_INFINITY;
+        }
+    }
+    Cow::Owned(logits)
 }
 
 /// Argmax; ties go to the lowest token id.

@@ -111,6 +111,12 @@ impl Worker {
     /// One engine step over whatever the scheduler picks.
     fn step(&mut self) {
         let batch = self.scheduler.schedule();
+        if batch.is_empty() && !batch.finished_seq_ids.is_empty() {
+            // No work, but the runner must forget finished sequences' state.
+            if let Err(e) = self.executor.execute(&batch) {
+                tracing::warn!("releasing finished sequences failed: {e:#}");
+            }
+        }
         if batch.is_empty() {
             // Unfinished work but nothing schedulable: wait for a command instead of spinning.
             self.publish_gauges();

@@ -2,7 +2,7 @@
 //! sampling knobs, stops, streaming options and the reasoning extensions, validated
 //! field by field (ranges follow OpenAI and vLLM).
 
-use ponder_engine::SamplingParams;
+use ponder_engine::{SamplingParams, StructuredOutput};
 use serde_json::{Map, Value};
 
 use super::fields::{as_token_id, Fields};
@@ -80,6 +80,8 @@ pub struct GenerationParams {
     /// vLLM's `return_token_ids`: `prompt_token_ids` and per-choice `token_ids`.
     pub return_token_ids: bool,
     pub reasoning: ReasoningOptions,
+    /// `response_format` (`json_object` or `json_schema`); `None` for plain text.
+    pub structured_output: Option<StructuredOutput>,
 }
 
 impl GenerationParams {
@@ -122,6 +124,7 @@ impl GenerationParams {
             skip_special_tokens: f.bool("skip_special_tokens")?.unwrap_or(true),
             return_token_ids: f.bool("return_token_ids")?.unwrap_or(false),
             reasoning: parse_reasoning(f)?,
+            structured_output: parse_response_format(f)?,
         })
         .and_then(|p| validate_known_extras(f).map(|()| p))
     }
@@ -147,6 +150,7 @@ impl GenerationParams {
             logprobs: self.logprobs,
             // Per prompt (it depends on whether the prompt opened a think block): set by `submit`.
             thinking_budget: None,
+            structured_output: self.structured_output.clone(),
         }
     }
 
@@ -207,6 +211,31 @@ fn parse_logit_bias(f: &Fields) -> Result<Vec<(u32, f32)>, ApiError> {
     }
     bias.sort_by_key(|(id, _)| *id);
     Ok(bias)
+}
+
+/// OpenAI's `response_format`: `{"type": "text"}`, `{"type": "json_object"}` or
+/// `{"type": "json_schema", "json_schema": {"name": ..., "schema": {...}}}`.
+fn parse_response_format(f: &Fields) -> Result<Option<StructuredOutput>, ApiError> {
+    const P: &str = "response_format";
+    let Some(format) = f.object(P)? else { return Ok(None) };
+    let invalid = |msg: &str| ApiError::invalid(P, msg.to_string());
+    match format.get("type").and_then(Value::as_str) {
+        Some("text") => Ok(None),
+        Some("json_object") => Ok(Some(StructuredOutput::JsonObject)),
+        Some("json_schema") => {
+            let schema = format
+                .get("json_schema")
+                .and_then(Value::as_object)
+                .and_then(|js| js.get("schema"))
+                .ok_or_else(|| invalid("`response_format.json_schema.schema` is required for type `json_schema`."))?;
+            if !schema.is_object() && !schema.is_boolean() {
+                return Err(invalid("`response_format.json_schema.schema` must be a JSON Schema object."));
+            }
+            Ok(Some(StructuredOutput::JsonSchema(schema.to_string())))
+        }
+        Some(other) => Err(invalid(&format!("`response_format.type` must be one of \"text\", \"json_object\", \"json_schema\", got {other:?}."))),
+        None => Err(invalid("`response_format.type` is required.")),
+    }
 }
 
 fn parse_reasoning(f: &Fields) -> Result<ReasoningOptions, ApiError> {

@@ -33,12 +33,14 @@ async fn handle(state: SharedState, body: Value) -> Result<Response, ApiError> {
     let req = CompletionRequest::parse(&body)?;
     state.check_model(req.model.as_deref())?;
     req.params.check_vocab(state.vocab_size)?;
+    state.check_structured_output(req.params.structured_output.as_ref())?;
+    let track = req.params.structured_output.is_some();
     let prompts = tokenize(&state, req.prompts).await?;
     let prompts = prompts
         .into_iter()
         .map(|ids| {
             let max_tokens = state.max_tokens_for(ids.len(), req.params.max_tokens, "prompt")?;
-            let thinking_budget = state.thinking.resolve(&req.params.reasoning, prompt_opens_reasoning(&state, &ids));
+            let thinking_budget = state.thinking.resolve(&req.params.reasoning, prompt_opens_reasoning(&state, &ids), track);
             Ok(Prompt { ids: ids.into(), max_tokens, thinking_budget })
         })
         .collect::<Result<Vec<_>, ApiError>>()?;

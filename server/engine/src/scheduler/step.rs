@@ -40,7 +40,8 @@ impl Scheduler {
             self.schedule_waiting(&mut step);
         }
         self.in_flight = step.seqs.iter().map(|s| (s.seq_id, s.sample.is_some())).collect();
-        ScheduledBatch { seqs: step.seqs, block_size: self.cfg.block_size }
+        let finished_seq_ids = std::mem::take(&mut self.finished_since_schedule);
+        ScheduledBatch { seqs: step.seqs, block_size: self.cfg.block_size, finished_seq_ids }
     }
 
     fn schedule_running(&mut self, step: &mut StepBuilder) {

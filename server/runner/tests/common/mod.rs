@@ -13,13 +13,13 @@ use ponder_models::{Model, ModelInput};
 
 /// A spec for output token `output_index` with `params`, without history.
 pub fn spec(params: SamplingParams, output_index: usize) -> SampleSpec {
-    SampleSpec { params: Arc::new(params), output_index, history: None, forced_token: None }
+    SampleSpec { params: Arc::new(params), output_index, history: None, forced_token: None, constrained: false, allow_think_start: None }
 }
 
 /// A spec with a token history (for penalties).
 pub fn spec_with_history(params: SamplingParams, prompt: &[u32], output: &[u32]) -> SampleSpec {
     let history = TokenHistory { prompt: prompt.into(), output: output.to_vec() };
-    SampleSpec { params: Arc::new(params), output_index: output.len(), history: Some(history), forced_token: None }
+    SampleSpec { params: Arc::new(params), output_index: output.len(), history: Some(history), forced_token: None, constrained: false, allow_think_start: None }
 }
 
 /// Greedy parameters.
