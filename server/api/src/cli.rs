@@ -89,10 +89,30 @@ pub struct ServeArgs {
     /// `qwen3` (like auto), `none` (no split: everything is `content`).
     #[arg(long, value_enum, default_value_t = ReasoningParser::Auto)]
     pub reasoning_parser: ReasoningParser,
+    /// `fcfs` (first come, first served) or `priority` (request field `priority`, lower
+    /// first; the highest value is preempted first).
+    #[arg(long, value_enum, default_value_t = SchedulingPolicyArg::Fcfs)]
+    pub scheduling_policy: SchedulingPolicyArg,
     /// JSON object of chat template variables applied to every request, e.g.
     /// `{"enable_thinking": false}`; a request's `chat_template_kwargs` override them.
     #[arg(long, value_parser = parse_json_object)]
     pub default_chat_template_kwargs: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// `--scheduling-policy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchedulingPolicyArg {
+    Fcfs,
+    Priority,
+}
+
+impl From<SchedulingPolicyArg> for ponder_engine::SchedulingPolicy {
+    fn from(arg: SchedulingPolicyArg) -> Self {
+        match arg {
+            SchedulingPolicyArg::Fcfs => Self::Fcfs,
+            SchedulingPolicyArg::Priority => Self::Priority,
+        }
+    }
 }
 
 /// `--reasoning-parser`.

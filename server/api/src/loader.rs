@@ -84,6 +84,7 @@ pub fn load(args: &ServeArgs) -> anyhow::Result<LoadedServer> {
     }
     let vocab_size = model.vocab_size();
     let scheduler = Scheduler::new(SchedulerConfig {
+        policy: args.scheduling_policy.into(),
         max_num_seqs: args.max_num_seqs,
         max_num_batched_tokens: args.max_num_batched_tokens,
         block_size: args.block_size,
@@ -119,6 +120,7 @@ pub fn load(args: &ServeArgs) -> anyhow::Result<LoadedServer> {
         reasoning_parser: args.reasoning_parser,
         default_template_kwargs: args.default_chat_template_kwargs.clone().unwrap_or_default(),
         grammar,
+        scheduling_policy: args.scheduling_policy.into(),
         created: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
     };
     Ok(LoadedServer { state: Arc::new(state), engine_thread })

@@ -42,6 +42,8 @@ pub struct AppState {
     pub reasoning_parser: ReasoningParser,
     /// `--default-chat-template-kwargs` (a request's `chat_template_kwargs` override them).
     pub default_template_kwargs: serde_json::Map<String, serde_json::Value>,
+    /// `--scheduling-policy`.
+    pub scheduling_policy: ponder_engine::SchedulingPolicy,
     /// Compiles `response_format` grammars (shared with the runner, which runs them).
     pub grammar: Option<Arc<GrammarCompiler>>,
 }

@@ -14,7 +14,7 @@ fn manager(num_blocks: u32, enable_prefix_caching: bool) -> KvCacheManager {
 
 fn seq(id: u64, prompt: &[u32]) -> Sequence {
     let spec = SeqSpec { seq_id: SeqId(id), prompt_token_ids: prompt.into(), params: Arc::new(SamplingParams::default()) };
-    Sequence::new(RequestId(id), spec, id, NonZeroUsize::new(BS))
+    Sequence::new(RequestId(id), spec, id, 0, NonZeroUsize::new(BS))
 }
 
 /// Allocates and "computes" the whole prompt of `s`, then caches its full blocks.

@@ -33,6 +33,6 @@ pub use ids::{BlockId, RequestId, SeqId};
 pub use kv_cache_manager::{ComputedBlocks, KvCacheConfig, KvCacheManager};
 pub use request::{Request, SeqSpec};
 pub use sampling::{SamplingParams, StructuredOutput};
-pub use scheduler::{Scheduler, SchedulerConfig, SchedulerStats, SeqUpdate};
+pub use scheduler::{Scheduler, SchedulerConfig, SchedulerStats, SchedulingPolicy, SeqUpdate};
 pub use sequence::{SeqStatus, Sequence};
 pub use thinking_budget::{ReasoningPhase, ThinkingBudget};

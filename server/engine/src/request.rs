@@ -15,6 +15,10 @@ pub struct Request {
     pub id: RequestId,
     /// At least one sequence; `SeqId`s unique across the engine.
     pub seqs: Vec<SeqSpec>,
+    /// Scheduling priority under `SchedulingPolicy::Priority`: lower values are served
+    /// first and preempted last (vLLM's convention). Ignored under FCFS.
+    #[serde(default)]
+    pub priority: i32,
 }
 
 /// One sequence to generate: a tokenized prompt continued by one sample.

@@ -52,6 +52,20 @@ pub struct SchedulerConfig {
     pub eos_token_ids: Vec<u32>,
     /// Share the KV blocks of equal prompt prefixes (on in vLLM v1 and here by default).
     pub enable_prefix_caching: bool,
+    /// Who is admitted first and preempted last.
+    #[serde(default)]
+    pub policy: SchedulingPolicy,
+}
+
+/// `--scheduling-policy` (vLLM's): the order of the waiting queue and of preemption.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SchedulingPolicy {
+    /// First come, first served; the newest running sequence is preempted first.
+    #[default]
+    Fcfs,
+    /// By `Request::priority` (lower first), then arrival; the running sequence with the
+    /// highest priority value (newest among equals) is preempted first.
+    Priority,
 }
 
 /// The continuous-batching scheduler; owns every unfinished sequence.
@@ -146,10 +160,11 @@ impl Scheduler {
         let hash_block_size = NonZeroUsize::new(self.cfg.block_size).filter(|_| self.cfg.enable_prefix_caching);
         let ids = request.seqs.iter().map(|s| s.seq_id).collect();
         for spec in request.seqs {
-            let seq = Sequence::new(request.id, spec, self.next_arrival, hash_block_size);
+            let seq = Sequence::new(request.id, spec, self.next_arrival, request.priority, hash_block_size);
             self.next_arrival += 1;
-            self.waiting.push_back(seq.seq_id());
-            self.seqs.insert(seq.seq_id(), seq);
+            let id = seq.seq_id();
+            self.seqs.insert(id, seq);
+            self.enqueue_waiting(id);
         }
         self.requests.insert(request.id, ids);
         Ok(())
@@ -253,14 +268,45 @@ impl Scheduler {
     /// Preemption by recompute of the newest running sequence: frees its blocks and puts
     /// it at the front of the waiting queue with its output kept. Returns its id.
     fn preempt_newest(&mut self) -> Option<SeqId> {
+        // `running` is ordered by admission (FCFS) or by (priority, arrival): the back
+        // is always the one to preempt.
         let id = self.running.pop()?;
         self.stats.preemptions += 1;
         self.kv.free(id);
         if let Some(seq) = self.seqs.get_mut(&id) {
             seq.reset_for_recompute();
         }
-        self.waiting.push_front(id);
+        match self.cfg.policy {
+            SchedulingPolicy::Fcfs => self.waiting.push_front(id),
+            SchedulingPolicy::Priority => self.enqueue_waiting(id),
+        }
         Some(id)
+    }
+
+    /// Puts `id` in the waiting queue: at the back under FCFS; under `Priority`, after
+    /// every sequence with a lower (priority, arrival) key.
+    fn enqueue_waiting(&mut self, id: SeqId) {
+        match self.cfg.policy {
+            SchedulingPolicy::Fcfs => self.waiting.push_back(id),
+            SchedulingPolicy::Priority => {
+                let at = self.position_by_priority(self.waiting.iter(), id);
+                self.waiting.insert(at, id);
+            }
+        }
+    }
+
+    /// Index of the first of `queue` whose (priority, arrival) key is above `id`'s.
+    fn position_by_priority<'a>(&self, queue: impl Iterator<Item = &'a SeqId>, id: SeqId) -> usize {
+        let key = |id: &SeqId| self.seqs.get(id).map(|s| (s.priority(), s.arrival()));
+        let own = key(&id);
+        let mut n = 0;
+        for other in queue {
+            if key(other) > own {
+                return n;
+            }
+            n += 1;
+        }
+        n
     }
 
     /// Removes a finished sequence and frees its blocks.
@@ -283,6 +329,12 @@ impl Scheduler {
         if let Some(seq) = self.seqs.get_mut(&seq_id) {
             seq.set_status(SeqStatus::Running);
         }
-        self.running.push(seq_id);
+        match self.cfg.policy {
+            SchedulingPolicy::Fcfs => self.running.push(seq_id),
+            SchedulingPolicy::Priority => {
+                let at = self.position_by_priority(self.running.iter(), seq_id);
+                self.running.insert(at, seq_id);
+            }
+        }
     }
 }

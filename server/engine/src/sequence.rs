@@ -45,6 +45,8 @@ pub struct Sequence {
     status: SeqStatus,
     /// Admission order in the engine (smaller arrived earlier).
     arrival: u64,
+    /// The request's scheduling priority (lower is served first).
+    priority: i32,
     /// Block size the hashes are computed with; `None` when prefix caching is off.
     hash_block_size: Option<NonZeroUsize>,
     /// Chained hash of every full block of prompt ++ output (`num_tokens / block_size`).
@@ -56,7 +58,7 @@ pub struct Sequence {
 impl Sequence {
     /// A waiting sequence from `spec`. With `hash_block_size`, the hash of every full
     /// block is kept up to date for the prefix cache.
-    pub fn new(request_id: RequestId, spec: SeqSpec, arrival: u64, hash_block_size: Option<NonZeroUsize>) -> Self {
+    pub fn new(request_id: RequestId, spec: SeqSpec, arrival: u64, priority: i32, hash_block_size: Option<NonZeroUsize>) -> Self {
         let mut seq = Self {
             seq_id: spec.seq_id,
             request_id,
@@ -66,6 +68,7 @@ impl Sequence {
             params: spec.params,
             status: SeqStatus::Waiting,
             arrival,
+            priority,
             hash_block_size,
             block_hashes: Vec::new(),
             reasoning_phase: None,
@@ -101,6 +104,11 @@ impl Sequence {
     }
 
     /// Admission order (smaller arrived earlier).
+    /// The scheduling priority (lower is served first).
+    pub fn priority(&self) -> i32 {
+        self.priority
+    }
+
     pub fn arrival(&self) -> u64 {
         self.arrival
     }
@@ -206,7 +214,7 @@ mod tests {
 
     fn seq(prompt: &[u32], block_size: Option<usize>) -> Sequence {
         let spec = SeqSpec { seq_id: SeqId(1), prompt_token_ids: prompt.into(), params: Arc::new(SamplingParams::default()) };
-        Sequence::new(RequestId(1), spec, 0, block_size.and_then(NonZeroUsize::new))
+        Sequence::new(RequestId(1), spec, 0, 0, block_size.and_then(NonZeroUsize::new))
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::sequence::SeqStatus;
 
 pub(crate) fn config(num_blocks: usize, block_size: usize, budget: usize, max_num_seqs: usize) -> SchedulerConfig {
     SchedulerConfig {
+        policy: crate::scheduler::SchedulingPolicy::Fcfs,
         max_num_seqs,
         max_num_batched_tokens: budget,
         block_size,
@@ -30,7 +31,7 @@ pub(crate) fn request(id: u64, first_seq: u64, prompts: &[&[u32]], params: Sampl
     let seqs = (0..prompts.len())
         .map(|i| SeqSpec { seq_id: SeqId(first_seq + i as u64), prompt_token_ids: prompts[i].into(), params: params.clone() })
         .collect();
-    Request { id: RequestId(id), seqs }
+    Request { id: RequestId(id), seqs, priority: 0 }
 }
 
 /// Fingerprint of every prefix: `fp[p]` identifies `tokens[..=p]`.

@@ -30,6 +30,7 @@ impl Executor for FakeRunner {
 
 fn start(delay: Duration, fail: bool) -> (EngineHandle, Metrics) {
     let scheduler = Scheduler::new(SchedulerConfig {
+        policy: ponder_engine::SchedulingPolicy::Fcfs,
         max_num_seqs: 8,
         max_num_batched_tokens: 64,
         block_size: 4,
@@ -50,7 +51,7 @@ fn request(handle: &EngineHandle, n: usize, max_tokens: usize) -> Request {
     let seqs = (0..n)
         .map(|_| SeqSpec { seq_id: handle.next_seq_id(), prompt_token_ids: prompt.clone(), params: params.clone() })
         .collect();
-    Request { id: handle.next_request_id(), seqs }
+    Request { id: handle.next_request_id(), seqs, priority: 0 }
 }
 
 /// Polls until the engine is idle with an empty KV cache, or panics after 2 s.

@@ -82,6 +82,8 @@ pub struct GenerationParams {
     pub reasoning: ReasoningOptions,
     /// `response_format` (`json_object` or `json_schema`); `None` for plain text.
     pub structured_output: Option<StructuredOutput>,
+    /// vLLM's `priority` (lower first), for `--scheduling-policy priority`.
+    pub priority: i32,
 }
 
 impl GenerationParams {
@@ -125,6 +127,7 @@ impl GenerationParams {
             return_token_ids: f.bool("return_token_ids")?.unwrap_or(false),
             reasoning: parse_reasoning(f)?,
             structured_output: parse_response_format(f)?,
+            priority: f.int_in("priority", i32::MIN as i64, i32::MAX as i64)?.unwrap_or(0) as i32,
         })
         .and_then(|p| validate_known_extras(f).map(|()| p))
     }

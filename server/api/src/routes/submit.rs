@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use ponder_engine::{Request, SeqSpec, ThinkingBudget};
+use ponder_engine::{Request, SchedulingPolicy, SeqSpec, ThinkingBudget};
 
 use crate::error::ApiError;
 use crate::generation::{Choice, ChoiceConfig, Generation};
@@ -32,6 +32,12 @@ pub fn submit(
     choice: &ChoiceConfig,
     started: Instant,
 ) -> Result<Generation, ApiError> {
+    if params.priority != 0 && state.scheduling_policy != SchedulingPolicy::Priority {
+        return Err(ApiError::invalid(
+            "priority",
+            "`priority` needs the server to run with `--scheduling-policy priority`.",
+        ));
+    }
     let base_seed = rand::random::<u64>();
     let mut seqs = Vec::with_capacity(prompts.len() * params.n);
     let mut choices = Vec::with_capacity(prompts.len() * params.n);
@@ -47,7 +53,7 @@ pub fn submit(
         }
     }
     let prompt_tokens = prompts.iter().map(|p| p.ids.len()).sum();
-    let request = Request { id: state.engine.next_request_id(), seqs };
+    let request = Request { id: state.engine.next_request_id(), seqs, priority: params.priority };
     let (guard, events) = state.engine.submit(request)?;
     Ok(Generation::new(guard, events, choices, prompt_tokens, state.metrics.clone(), started))
 }

@@ -328,3 +328,51 @@ fn without_prefix_caching_every_sample_prefills_the_whole_prompt() {
     assert_eq!(h.sched.stats().prompt_tokens_computed, 8 * 37);
     assert_eq!(h.sched.stats().prefix_cache_hits, 0);
 }
+
+#[test]
+fn priority_policy_admits_lower_values_first_and_preempts_the_highest_value() {
+    use crate::scheduler::SchedulingPolicy;
+    let mut cfg = config(6, 2, 64, 8);
+    cfg.policy = SchedulingPolicy::Priority;
+    cfg.enable_prefix_caching = false;
+    let mut h = Harness::new(cfg);
+    let with_priority = |id: u64, prompt: &[u32], priority: i32, max_tokens: usize| {
+        let mut r = request(id, id, &[prompt], params(max_tokens));
+        r.priority = priority;
+        r
+    };
+    // Budget for two: 6 blocks of 2; each 3-token prompt takes 2 blocks.
+    h.add(with_priority(1, &[1, 2, 3], 5, 8)).unwrap();
+    h.add(with_priority(2, &[4, 5, 6], -1, 8)).unwrap();
+    h.add(with_priority(3, &[7, 8, 9], 0, 8)).unwrap();
+    let (batch, _) = h.step(sevens);
+    let admitted: Vec<u64> = batch.seqs.iter().map(|s| s.seq_id.0).collect();
+    assert_eq!(admitted, [2, 3, 1], "lower priority values first (all three fit at first)");
+    // Decode until blocks run out: the highest value (request 1) is preempted first.
+    let mut preempted = None;
+    for _ in 0..4 {
+        h.step(sevens);
+        if let Some(s) = h.sched.sequences().find(|s| s.status() == SeqStatus::Waiting) {
+            preempted = Some(s.seq_id());
+            break;
+        }
+    }
+    assert_eq!(preempted, Some(SeqId(1)));
+    while h.sched.has_unfinished() {
+        h.step(sevens);
+    }
+    assert_eq!(h.sched.kv_cache().pool().num_free_blocks(), 6);
+}
+
+#[test]
+fn fcfs_ignores_priority() {
+    let mut h = Harness::new(config(16, 2, 64, 8));
+    let mut r1 = request(1, 1, &[&[1, 2]], params(2));
+    r1.priority = 9;
+    let mut r2 = request(2, 2, &[&[3, 4]], params(2));
+    r2.priority = -9;
+    h.add(r1).unwrap();
+    h.add(r2).unwrap();
+    let order: Vec<u64> = h.step(sevens).0.seqs.iter().map(|s| s.seq_id.0).collect();
+    assert_eq!(order, [1, 2]);
+}

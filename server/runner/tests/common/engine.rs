@@ -60,6 +60,7 @@ pub fn greedy_params() -> SamplingParams {
 /// sequence, 40 + 16 tokens at most, ends by `max_tokens`).
 pub fn scheduler_config(num_blocks: usize, max_num_batched_tokens: usize, enable_prefix_caching: bool) -> SchedulerConfig {
     SchedulerConfig {
+        policy: ponder_engine::SchedulingPolicy::Fcfs,
         max_num_seqs: 8,
         max_num_batched_tokens,
         block_size: 4,
@@ -154,7 +155,7 @@ impl Engine {
         self.next_id += 1;
         let seq_id = SeqId(self.next_id);
         let spec = SeqSpec { seq_id, prompt_token_ids: prompt.into(), params: Arc::new(greedy_params()) };
-        self.scheduler.add_request(Request { id: RequestId(self.next_id), seqs: vec![spec] }).expect("add_request");
+        self.scheduler.add_request(Request { id: RequestId(self.next_id), seqs: vec![spec], priority: 0 }).expect("add_request");
         seq_id
     }
 
