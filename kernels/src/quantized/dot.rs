@@ -47,6 +47,38 @@ pub fn dot_q8_0_q8_0(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
     scalar::dot_q8_0_q8_0(w, x)
 }
 
+/// Four dot products of one `Q4_1` row segment with four `Q8_1` activation segments:
+/// the row's nibbles are unpacked once, and the four sums are independent dependency
+/// chains (more instruction-level parallelism than four [`dot_q4_1_q8_1`] calls).
+#[inline]
+pub fn dot4_q4_1_q8_1(w: &[BlockQ4_1], x: [&[BlockQ8_1]; 4]) -> [f32; 4] {
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
+    // SAFETY: the cfg guarantees AVX2 and FMA; the loads read exactly one block's bytes.
+    unsafe {
+        avx2::dot4_q4_1_q8_1(w, x)
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma")))]
+    x.map(|x| scalar::dot_q4_1_q8_1(w, x))
+}
+
+/// Four dot products of one `Q8_0` row segment with four `Q8_0` activation segments.
+#[inline]
+pub fn dot4_q8_0_q8_0(w: &[BlockQ8_0], x: [&[BlockQ8_0]; 4]) -> [f32; 4] {
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
+    // SAFETY: the cfg guarantees AVX2 and FMA; the loads read exactly one block's bytes.
+    unsafe {
+        avx2::dot4_q8_0_q8_0(w, x)
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma")))]
+    x.map(|x| scalar::dot_q8_0_q8_0(w, x))
+}
+
+/// Four dot products of one `Q4_0` row segment with four `Q8_0` activation segments.
+#[inline]
+pub fn dot4_q4_0_q8_0(w: &[BlockQ4_0], x: [&[BlockQ8_0]; 4]) -> [f32; 4] {
+    x.map(|x| dot_q4_0_q8_0(w, x))
+}
+
 /// Portable versions; also the reference the AVX2 versions are tested against.
 #[cfg_attr(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"), allow(dead_code))]
 pub(crate) mod scalar {
@@ -140,6 +172,38 @@ mod avx2 {
         hsum(acc) + offsets
     }
 
+    pub unsafe fn dot4_q4_1_q8_1(w: &[BlockQ4_1], x: [&[BlockQ8_1]; 4]) -> [f32; 4] {
+        let ones = _mm256_set1_epi16(1);
+        let mut acc = [_mm256_setzero_ps(); 4];
+        let mut offsets = [0f32; 4];
+        for (b, w) in w.iter().enumerate() {
+            let qw = nibbles(&w.qs);
+            for r in 0..4 {
+                let x = &x[r][b];
+                offsets[r] += w.m * x.s;
+                let pairs = _mm256_maddubs_epi16(qw, load(&x.qs));
+                let sums = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, ones));
+                acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(w.d * x.d), sums, acc[r]);
+            }
+        }
+        std::array::from_fn(|r| hsum(acc[r]) + offsets[r])
+    }
+
+    pub unsafe fn dot4_q8_0_q8_0(w: &[BlockQ8_0], x: [&[BlockQ8_0]; 4]) -> [f32; 4] {
+        let mut acc = [_mm256_setzero_ps(); 4];
+        for (b, w) in w.iter().enumerate() {
+            let qw = load(&w.qs);
+            let aw = _mm256_sign_epi8(qw, qw);
+            for r in 0..4 {
+                let x = &x[r][b];
+                let pairs = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(load(&x.qs), qw));
+                let sums = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+                acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(w.d * x.d), sums, acc[r]);
+            }
+        }
+        std::array::from_fn(|r| hsum(acc[r]))
+    }
+
     pub unsafe fn dot_q8_0_q8_0(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
         let mut acc = _mm256_setzero_ps();
         for (w, x) in w.iter().zip(x) {
@@ -199,5 +263,26 @@ mod tests {
         let want = reference(w8_0.iter().flat_map(|b| b.dequantize()).collect(), &xs);
         assert!(close(dot_q8_0_q8_0(&w8_0, &x8_0), want));
         assert!(close(scalar::dot_q8_0_q8_0(&w8_0, &x8_0), want));
+    }
+
+    /// The four-row versions equal four single dot products.
+    #[test]
+    fn four_row_dots_equal_single_dots() {
+        let blocks = 7;
+        let rows: Vec<Vec<f32>> = (0..4).map(|r| values(blocks * QK, r as f32 * 5.0)).collect();
+        let x8_0: Vec<Vec<BlockQ8_0>> = rows.iter().map(|x| x.chunks(QK).map(BlockQ8_0::quantize).collect()).collect();
+        let x8_1: Vec<Vec<BlockQ8_1>> = rows.iter().map(|x| x.chunks(QK).map(BlockQ8_1::quantize).collect()).collect();
+        let w4_0 = q4_0_bytes(3, blocks);
+        let w4_1: Vec<BlockQ4_1> = w4_0.iter().map(|b| BlockQ4_1 { d: b.d, m: 0.125, qs: b.qs }).collect();
+        let w8_0: Vec<BlockQ8_0> = values(blocks * QK, 1.5).chunks(QK).map(BlockQ8_0::quantize).collect();
+        let close = |a: f32, b: f32| (a - b).abs() <= 1e-5 * b.abs().max(1.0);
+        let got = dot4_q4_1_q8_1(&w4_1, std::array::from_fn(|r| x8_1[r].as_slice()));
+        let got0 = dot4_q4_0_q8_0(&w4_0, std::array::from_fn(|r| x8_0[r].as_slice()));
+        let got8 = dot4_q8_0_q8_0(&w8_0, std::array::from_fn(|r| x8_0[r].as_slice()));
+        for r in 0..4 {
+            assert!(close(got[r], dot_q4_1_q8_1(&w4_1, &x8_1[r])), "q4_1 row {r}");
+            assert!(close(got0[r], dot_q4_0_q8_0(&w4_0, &x8_0[r])), "q4_0 row {r}");
+            assert!(close(got8[r], dot_q8_0_q8_0(&w8_0, &x8_0[r])), "q8_0 row {r}");
+        }
     }
 }

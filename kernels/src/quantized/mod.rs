@@ -116,15 +116,15 @@ impl QuantizedMatrix {
         let out_t = match &self.blocks {
             Blocks::Q4_0(w) => {
                 let xq: Vec<BlockQ8_0> = x.chunks_exact(QK).map(BlockQ8_0::quantize).collect();
-                rows_times_activations(w, &xq, m, kb, dot::dot_q4_0_q8_0)
+                rows_times_activations(w, &xq, m, kb, dot::dot_q4_0_q8_0, dot::dot4_q4_0_q8_0)
             }
             Blocks::Q4_1(w) => {
                 let xq: Vec<BlockQ8_1> = x.chunks_exact(QK).map(BlockQ8_1::quantize).collect();
-                rows_times_activations(w, &xq, m, kb, dot::dot_q4_1_q8_1)
+                rows_times_activations(w, &xq, m, kb, dot::dot_q4_1_q8_1, dot::dot4_q4_1_q8_1)
             }
             Blocks::Q8_0(w) => {
                 let xq: Vec<BlockQ8_0> = x.chunks_exact(QK).map(BlockQ8_0::quantize).collect();
-                rows_times_activations(w, &xq, m, kb, dot::dot_q8_0_q8_0)
+                rows_times_activations(w, &xq, m, kb, dot::dot_q8_0_q8_0, dot::dot4_q8_0_q8_0)
             }
         };
         transpose(&out_t, self.rows, m)
@@ -153,23 +153,31 @@ impl QuantizedMatrix {
 }
 
 /// `out_t[r * m + j] = dot(w row r, x row j)`: weight rows split across threads, each
-/// weight row multiplied with all `m` activation rows while it is hot in cache.
+/// weight row multiplied with all `m` activation rows while it is hot in cache, four
+/// activation rows at a time (`dot4`).
 fn rows_times_activations<W: Sync, A: Sync>(
     w: &[W],
     x: &[A],
     m: usize,
     kb: usize,
     dot: fn(&[W], &[A]) -> f32,
+    dot4: fn(&[W], [&[A]; 4]) -> [f32; 4],
 ) -> Vec<f32> {
     let rows = w.len() / kb.max(1);
     let mut out_t = vec![0f32; rows * m];
     if rows == 0 || m == 0 {
         return out_t;
     }
+    let xrow = |j: usize| &x[j * kb..(j + 1) * kb];
     let one_row = |r: usize, out: &mut [f32]| {
         let wr = &w[r * kb..(r + 1) * kb];
-        for (j, o) in out.iter_mut().enumerate() {
-            *o = dot(wr, &x[j * kb..(j + 1) * kb]);
+        let mut quads = out.chunks_exact_mut(4);
+        for (q, o) in (&mut quads).enumerate() {
+            o.copy_from_slice(&dot4(wr, std::array::from_fn(|i| xrow(q * 4 + i))));
+        }
+        let done = m - quads.into_remainder().len();
+        for j in done..m {
+            out[j] = dot(wr, xrow(j));
         }
     };
     // About four chunks per thread balance the load; tiny products stay on one thread.

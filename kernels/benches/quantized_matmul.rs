@@ -1,0 +1,59 @@
+//! Quantized matmul throughput on the CPU: `cargo bench -p ponder-kernels --bench quantized_matmul`.
+//!
+//! SmolLM2-135M's MLP up-projection shape (1536 x 576) and its tied LM head
+//! (49152 x 576), for a decode step of 1 and of 16 sequences and a 256-token prefill.
+//! Prints ms per call and effective GMAC/s (multiply-adds of the f32 product).
+
+use std::time::Instant;
+
+use ponder_kernels::quantized::blocks::{BlockQ4_1, BlockQ8_0, QK};
+use ponder_kernels::{QuantFormat, QuantizedMatrix};
+
+/// Raw GGUF bytes of a `rows x cols` matrix with pseudo-random blocks.
+fn random_bytes(format: QuantFormat, rows: usize, cols: usize) -> Vec<u8> {
+    let block = match format {
+        QuantFormat::Q4_1 => BlockQ4_1::BYTES,
+        QuantFormat::Q8_0 => BlockQ8_0::BYTES,
+        QuantFormat::Q4_0 => 18,
+    };
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut bytes = Vec::with_capacity(rows * cols / QK * block);
+    for _ in 0..rows * cols / QK {
+        let scale = half::f16::from_f32(0.01).to_le_bytes();
+        bytes.extend_from_slice(&scale);
+        if format == QuantFormat::Q4_1 {
+            bytes.extend_from_slice(&half::f16::from_f32(-0.05).to_le_bytes());
+        }
+        while bytes.len() % block != 0 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            bytes.push((state >> 24) as u8 & if format == QuantFormat::Q8_0 { 0x7F } else { 0xFF });
+        }
+    }
+    bytes
+}
+
+fn bench(name: &str, format: QuantFormat, rows: usize, cols: usize, m: usize) {
+    let w = QuantizedMatrix::from_gguf_bytes(format, rows, cols, &random_bytes(format, rows, cols)).unwrap();
+    let x: Vec<f32> = (0..m * cols).map(|i| ((i as f32) * 0.37).sin()).collect();
+    w.matmul(&x, m);
+    let iters = (2_000_000_000 / (rows * cols * m)).clamp(3, 2000);
+    let start = Instant::now();
+    for _ in 0..iters {
+        std::hint::black_box(w.matmul(&x, m));
+    }
+    let per_call = start.elapsed().as_secs_f64() / iters as f64;
+    let gmacs = (rows * cols * m) as f64 / per_call / 1e9;
+    println!("{name:<28} {format:?} m={m:<4} {:>9.3} ms/call {gmacs:>7.2} GMAC/s", per_call * 1e3);
+}
+
+fn main() {
+    println!("rayon threads: {}", rayon::current_num_threads());
+    for m in [1, 16, 256] {
+        bench("mlp up 1536x576", QuantFormat::Q4_1, 1536, 576, m);
+    }
+    for m in [1, 16] {
+        bench("lm head 49152x576", QuantFormat::Q8_0, 49152, 576, m);
+    }
+}
