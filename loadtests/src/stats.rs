@@ -48,6 +48,16 @@ mod tests {
     }
 
     #[test]
+    fn percentiles_of_evenly_spaced_values_are_the_quantile_itself() {
+        // 0, 10, ..., 100 shuffled: the linear-interpolation percentile q is exactly q.
+        let values: Vec<f64> = [7, 2, 9, 0, 10, 4, 1, 8, 3, 6, 5].iter().map(|i| *i as f64 * 10.0).collect();
+        let s = Summary::of(&values);
+        assert_eq!((s.mean, s.median, s.count), (50.0, 50.0, 11));
+        assert!((s.p90 - 90.0).abs() < 1e-9 && (s.p99 - 99.0).abs() < 1e-9, "{s:?}");
+        assert_eq!(Summary::of(&[5.0]), Summary { mean: 5.0, median: 5.0, p90: 5.0, p99: 5.0, count: 1 });
+    }
+
+    #[test]
     fn empty_sample_is_all_zero() {
         assert_eq!(Summary::of(&[]).count, 0);
     }

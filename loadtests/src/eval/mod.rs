@@ -10,7 +10,7 @@ mod answer;
 mod client;
 mod dataset;
 mod metrics;
-mod plot;
+pub(crate) mod plot;
 mod report;
 #[cfg(test)]
 mod tests;

@@ -61,7 +61,7 @@ fn bin_of(samples: &[(u64, bool)]) -> LengthBin {
 }
 
 /// Registers the embedded DejaVu Sans as plotters' "sans-serif" (once per process).
-fn register_fonts() -> anyhow::Result<()> {
+pub(crate) fn register_fonts() -> anyhow::Result<()> {
     static ONCE: Once = Once::new();
     let mut result = Ok(());
     ONCE.call_once(|| {
