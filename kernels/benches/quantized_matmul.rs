@@ -1,7 +1,8 @@
 //! Quantized matmul throughput on the CPU: `cargo bench -p ponder-kernels --bench quantized_matmul`.
 //!
 //! SmolLM2-135M's MLP up-projection shape (1536 x 576) and its tied LM head
-//! (49152 x 576), for a decode step of 1 and of 16 sequences and a 256-token prefill.
+//! (49152 x 576), for a decode step of 1 and of 16 sequences and prefills of 63, 64
+//! (where `forward` switches from block dots to the f32 GEMM) and 256 tokens.
 //! Prints ms per call and effective GMAC/s (multiply-adds of the f32 product).
 
 use std::time::Instant;
@@ -38,10 +39,12 @@ fn bench(name: &str, format: QuantFormat, rows: usize, cols: usize, m: usize) {
     let w = QuantizedMatrix::from_gguf_bytes(format, rows, cols, &random_bytes(format, rows, cols)).unwrap();
     let x: Vec<f32> = (0..m * cols).map(|i| ((i as f32) * 0.37).sin()).collect();
     w.matmul(&x, m);
+    let xt = candle_core::Tensor::from_vec(x.clone(), (m, cols), &candle_core::Device::Cpu).unwrap();
     let iters = (2_000_000_000 / (rows * cols * m)).clamp(3, 2000);
     let start = Instant::now();
     for _ in 0..iters {
-        std::hint::black_box(w.matmul(&x, m));
+        // `forward` picks the path the model uses: block dots, or f32 GEMM for many rows.
+        std::hint::black_box(w.forward(&xt).unwrap());
     }
     let per_call = start.elapsed().as_secs_f64() / iters as f64;
     let gmacs = (rows * cols * m) as f64 / per_call / 1e9;
@@ -50,7 +53,7 @@ fn bench(name: &str, format: QuantFormat, rows: usize, cols: usize, m: usize) {
 
 fn main() {
     println!("rayon threads: {}", rayon::current_num_threads());
-    for m in [1, 16, 256] {
+    for m in [1, 16, 63, 64, 256] {
         bench("mlp up 1536x576", QuantFormat::Q4_1, 1536, 576, m);
     }
     for m in [1, 16] {

@@ -20,6 +20,13 @@ use rayon::prelude::*;
 use crate::error::KernelError;
 use blocks::{BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1, QK};
 
+/// From this many activation rows on, [`QuantizedMatrix::forward`] multiplies through a
+/// transient f32 copy of the weight with candle's GEMM.
+pub const GEMM_MIN_ROWS: usize = 64;
+/// ... but only for matrices up to this many weights (16 Mi: 64 MiB of f32), so the
+/// tied LM head of a large vocabulary is never expanded.
+pub const GEMM_MAX_WEIGHTS: usize = 16 << 20;
+
 /// The block formats [`QuantizedMatrix`] handles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QuantFormat {
@@ -145,10 +152,25 @@ impl QuantizedMatrix {
             candle_core::bail!("quantized matmul: only CPU tensors are supported");
         }
         let m: usize = lead.iter().product();
-        let xs = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
         let mut out_dims = lead.to_vec();
         out_dims.push(self.rows);
+        if m >= GEMM_MIN_ROWS && self.rows * self.cols <= GEMM_MAX_WEIGHTS {
+            // Prefill-sized: expand this one matrix to f32 for the moment of the call
+            // and use candle's blocked f32 GEMM, which beats per-block dot products
+            // once the expansion is amortized over many rows.
+            let w = Tensor::from_vec(self.dequantize(), (self.rows, self.cols), &Device::Cpu)?;
+            let x2 = x.to_dtype(DType::F32)?.reshape((m, self.cols))?;
+            return x2.matmul(&w.t()?)?.reshape(out_dims);
+        }
+        let xs = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
         Tensor::from_vec(self.matmul(&xs, m), out_dims, &Device::Cpu)
+    }
+
+    /// The whole matrix in f32, row-major `[rows, cols]` (rows in parallel).
+    pub fn dequantize(&self) -> Vec<f32> {
+        let mut out = vec![0f32; self.rows * self.cols];
+        out.par_chunks_mut(self.cols).enumerate().for_each(|(r, row)| row.copy_from_slice(&self.dequantize_row(r)));
+        out
     }
 }
 
@@ -246,6 +268,37 @@ mod tests {
                     assert!((got - want).abs() <= 1e-4 * want.abs().max(1.0), "m {m} row {j} col {r}: {got} vs {want}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn the_gemm_path_for_many_rows_agrees_with_the_block_dot_path() {
+        let (rows, cols, m) = (40, 64, GEMM_MIN_ROWS + 3);
+        let w: Vec<f32> = (0..rows * cols).map(|i| ((i as f32) * 0.071).cos()).collect();
+        let q = QuantizedMatrix::from_gguf_bytes(QuantFormat::Q4_1, rows, cols, &q4_1_bytes(&w)).unwrap();
+        let x: Vec<f32> = (0..m * cols).map(|i| ((i as f32) * 0.013).sin()).collect();
+        let xt = Tensor::from_vec(x.clone(), (m, cols), &Device::Cpu).unwrap();
+        let gemm = q.forward(&xt).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let dots = q.matmul(&x, m);
+        // The block path rounds activations to 8 bits (error at most half a step,
+        // max|x| / 254 per block); the GEMM path keeps them in f32.
+        for (i, (a, b)) in gemm.iter().zip(&dots).enumerate() {
+            let (j, r) = (i / rows, i % rows);
+            let xr = &x[j * cols..(j + 1) * cols];
+            let bound: f32 = q
+                .dequantize_row(r)
+                .chunks(QK)
+                .zip(xr.chunks(QK))
+                .map(|(w, xb)| w.iter().map(|v| v.abs()).sum::<f32>() * xb.iter().fold(0f32, |m, v| m.max(v.abs())) / 254.0)
+                .sum();
+            assert!((a - b).abs() <= bound * 1.01 + 1e-5, "element {i}: gemm {a} vs dots {b} (bound {bound})");
+        }
+        let exact: Vec<f32> = (0..m)
+            .flat_map(|j| (0..rows).map(move |r| (j, r)))
+            .map(|(j, r)| q.dequantize_row(r).iter().zip(&x[j * cols..(j + 1) * cols]).map(|(a, b)| a * b).sum())
+            .collect();
+        for (a, b) in gemm.iter().zip(&exact) {
+            assert!((a - b).abs() <= 1e-4 * b.abs().max(1.0));
         }
     }
 
