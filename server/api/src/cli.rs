@@ -36,7 +36,7 @@ pub enum KvCacheDtype {
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// A local Hugging Face model folder, a `.gguf` file, or a Hugging Face repo id.
-    /// Default: SmolLM2-135M-Instruct from `${PONDER_CACHE:-~/.cache/ponder}` (scripts/fetch-assets).
+    /// Default: the tiny reasoner embedded in the binary (`models/assets/tiny-reasoner`).
     pub model: Option<String>,
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
@@ -144,10 +144,6 @@ pub fn asset_cache_dir() -> PathBuf {
     }
 }
 
-/// The model served when MODEL is omitted: SmolLM2-135M-Instruct (Q4_1 GGUF).
-pub fn default_model_path() -> PathBuf {
-    asset_cache_dir().join("smollm2").join("SmolLM2-135M-Instruct.Q4_1.gguf")
-}
 
 #[cfg(test)]
 mod tests {
@@ -223,8 +219,4 @@ mod tests {
         assert!(Cli::try_parse_from(["ponder", "serve", "--kv-cache-memory", "lots"]).is_err());
     }
 
-    #[test]
-    fn the_default_model_lives_in_the_asset_cache() {
-        assert!(default_model_path().ends_with("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"));
-    }
 }

@@ -12,6 +12,7 @@
 //! - [`metrics`]: Prometheus.
 
 pub mod cli;
+pub mod embedded;
 pub mod engine;
 pub mod error;
 pub mod gen_config;

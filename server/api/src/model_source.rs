@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 
-use crate::cli::default_model_path;
 
 /// Where the model's files are.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,20 +34,15 @@ impl ModelSource {
 /// Resolves MODEL, returning the source and the default served name (folder or file
 /// stem; for a repo id, the repo id itself).
 ///
-/// Errors: a missing default model (run scripts/fetch-assets), a path that is neither a
+/// No MODEL: the embedded tiny reasoner ([`crate::embedded`]).
+///
+/// Errors: a binary built without the embedded model, a path that is neither a
 /// folder nor a `.gguf` file, or an HF repo that cannot be fetched (names the repo id
 /// and the endpoint).
 pub fn resolve(model: Option<&str>) -> anyhow::Result<(ModelSource, String)> {
     let Some(model) = model else {
-        let path = default_model_path();
-        if !path.is_file() {
-            bail!(
-                "no MODEL given and the default model {} is missing: run scripts/fetch-assets \
-                 (or pass a model folder, .gguf file or Hugging Face repo id)",
-                path.display()
-            );
-        }
-        return local(&path);
+        let dir = crate::embedded::default_model_dir()?;
+        return Ok((ModelSource::HfFolder(dir), crate::embedded::NAME.to_string()));
     };
     let path = Path::new(model);
     if path.exists() {
