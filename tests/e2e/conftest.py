@@ -88,10 +88,9 @@ def client(server):
 
 @pytest.fixture(scope="session")
 def tiny_reasoner_model() -> Path:
-    """The tiny reasoner's folder; skips the test while its weights are not there."""
+    """The tiny reasoner's folder (committed; `PONDER_TINY_REASONER` overrides it)."""
     model = Path(os.environ.get("PONDER_TINY_REASONER", ROOT / "models" / "assets" / "tiny-reasoner"))
-    if not (model / "model.safetensors").exists():
-        pytest.skip(f"{model / 'model.safetensors'} does not exist yet: train it with models/tiny-reasoner/train.py")
+    assert (model / "model.safetensors").exists(), f"{model / 'model.safetensors'} is missing"
     return model
 
 
