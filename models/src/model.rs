@@ -17,7 +17,7 @@ pub struct ModelInput {
 }
 
 /// A decoder-only language model whose K/V live in a paged cache owned by the caller.
-pub trait Model: Send {
+pub trait Model: Send + Sync {
     /// Runs the model over `input`, writing the new tokens' K/V into `kv_caches`
     /// (one `(k, v)` pair per layer, each `[num_blocks, block_size, num_kv_heads, head_dim]`),
     /// and returns f32 logits `[num_sampled, vocab_size]` at `input.logits_indices`.

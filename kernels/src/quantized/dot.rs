@@ -160,16 +160,17 @@ mod avx2 {
     }
 
     pub unsafe fn dot_q4_1_q8_1(w: &[BlockQ4_1], x: &[BlockQ8_1]) -> f32 {
-        let mut acc = _mm256_setzero_ps();
+        // Two accumulators (even and odd blocks): two independent FMA chains.
+        let mut acc = [_mm256_setzero_ps(); 2];
         let mut offsets = 0f32;
-        for (w, x) in w.iter().zip(x) {
+        for (i, (w, x)) in w.iter().zip(x).enumerate() {
             offsets += w.m * x.s;
             // Nibbles are unsigned (0..15): maddubs takes them as they are.
             let pairs = _mm256_maddubs_epi16(nibbles(&w.qs), load(&x.qs));
             let sums = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(w.d * x.d), sums, acc);
+            acc[i & 1] = _mm256_fmadd_ps(_mm256_set1_ps(w.d * x.d), sums, acc[i & 1]);
         }
-        hsum(acc) + offsets
+        hsum(_mm256_add_ps(acc[0], acc[1])) + offsets
     }
 
     pub unsafe fn dot4_q4_1_q8_1(w: &[BlockQ4_1], x: [&[BlockQ8_1]; 4]) -> [f32; 4] {
@@ -205,11 +206,11 @@ mod avx2 {
     }
 
     pub unsafe fn dot_q8_0_q8_0(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
-        let mut acc = _mm256_setzero_ps();
-        for (w, x) in w.iter().zip(x) {
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(w.d * x.d), mul_sum_i8(load(&w.qs), load(&x.qs)), acc);
+        let mut acc = [_mm256_setzero_ps(); 2];
+        for (i, (w, x)) in w.iter().zip(x).enumerate() {
+            acc[i & 1] = _mm256_fmadd_ps(_mm256_set1_ps(w.d * x.d), mul_sum_i8(load(&w.qs), load(&x.qs)), acc[i & 1]);
         }
-        hsum(acc)
+        hsum(_mm256_add_ps(acc[0], acc[1]))
     }
 }
 
