@@ -106,10 +106,12 @@ impl AppState {
             .grammar
             .as_ref()
             .ok_or_else(|| ApiError::invalid("response_format", "Structured output is not available for this model."))?;
-        compiler
-            .matcher(output)
-            .map(drop)
-            .map_err(|e| ApiError::invalid("response_format", format!("Invalid `response_format`: {e:#}")))
+        compiler.check(output).map_err(|e| {
+            // llguidance appends its parser state after the first line: keep the message.
+            let message = format!("{e:#}");
+            let first = message.lines().next().unwrap_or_default();
+            ApiError::invalid("response_format", format!("Invalid `response_format`: {first}"))
+        })
     }
 
     /// Seed of sample `i` of a request: `seed + i`, else `--seed + i`, else random.

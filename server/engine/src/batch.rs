@@ -90,6 +90,18 @@ pub struct TokenHistory {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct StepOutput {
     pub sampled: Vec<SampledToken>,
+    /// Sequences whose token could not be produced (a sampling or grammar error of
+    /// that sequence alone). The caller aborts their requests; the rest of the batch
+    /// goes on.
+    #[serde(default)]
+    pub failed: Vec<SeqFailure>,
+}
+
+/// Why one sequence of a step got no token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeqFailure {
+    pub seq_id: SeqId,
+    pub message: String,
 }
 
 /// One generated token.

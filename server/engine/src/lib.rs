@@ -24,7 +24,7 @@ pub mod thinking_budget;
 #[cfg(test)]
 mod testing;
 
-pub use batch::{SampleSpec, SampledToken, ScheduledBatch, ScheduledSeq, StepOutput, TokenHistory};
+pub use batch::{SampleSpec, SampledToken, ScheduledBatch, ScheduledSeq, SeqFailure, StepOutput, TokenHistory};
 pub use block_hash::{hash_block_tokens, BlockHash};
 pub use block_pool::BlockPool;
 pub use error::{AddRequestError, ConfigError};

@@ -2,7 +2,7 @@
 //! `ScheduledBatch` into exactly one forward pass plus sampling.
 
 use candle_core::{DType, Tensor};
-use ponder_engine::{SampleSpec, SampledToken, ScheduledBatch, SeqId, StepOutput};
+use ponder_engine::{SampleSpec, SampledToken, ScheduledBatch, SeqFailure, SeqId, StepOutput};
 use ponder_models::Model;
 use rayon::prelude::*;
 
@@ -57,9 +57,11 @@ impl ModelRunner {
     /// token per sequence with a `SampleSpec`, in batch order. An empty batch returns an
     /// empty `StepOutput` without running the model.
     ///
+    /// A sequence whose token cannot be produced (bad sampling parameters, NaN logits,
+    /// a grammar error) is reported in `StepOutput::failed`; the others are unaffected.
+    ///
     /// Errors: a batch inconsistent with the cache (block size, block ids, block table
-    /// coverage), a model error, logits not shaped `[num_sampled, vocab_size]`, or a
-    /// sampling error (bad parameters, NaN logits).
+    /// coverage), a model error, or logits not shaped `[num_sampled, vocab_size]`.
     pub fn execute(&mut self, batch: &ScheduledBatch) -> anyhow::Result<StepOutput> {
         self.grammars.release(&batch.finished_seq_ids);
         if batch.is_empty() {
@@ -76,32 +78,51 @@ impl ModelRunner {
         let host = self.logits_to_host(&logits, num_sampled)?;
         let rows: Vec<(SeqId, &SampleSpec)> =
             batch.seqs.iter().filter_map(|s| s.sample.as_ref().map(|spec| (s.seq_id, spec))).collect();
-        let masks = self.grammar_masks(&rows)?;
-        let sampled = self.sample_rows(&host, &rows, &masks)?;
-        for ((seq_id, spec), token) in rows.iter().zip(&sampled) {
-            if masks.iter().any(|(id, _)| id == seq_id) {
-                self.grammars
-                    .consume(*seq_id, token.token_id, spec.allow_think_start)
-                    .map_err(|e| RunnerError::Grammar { seq_id: *seq_id, message: format!("{e:#}") })?;
+        let mut failed = Vec::new();
+        let masks = self.grammar_masks(&rows, &mut failed);
+        let mut sampled = Vec::with_capacity(rows.len());
+        // Row i of `host` belongs to rows[i]: every row is sampled, grammar failures skipped after.
+        for (result, &(seq_id, spec)) in self.sample_rows(&host, &rows, &masks).into_iter().zip(&rows) {
+            if failed.iter().any(|f| f.seq_id == seq_id) {
+                continue;
             }
+            let token = match result {
+                Ok(token) => token,
+                Err(e) => {
+                    failed.push(SeqFailure { seq_id, message: e.to_string() });
+                    continue;
+                }
+            };
+            if masks.iter().any(|(id, _)| *id == seq_id) {
+                if let Err(e) = self.grammars.consume(seq_id, token.token_id, spec.allow_think_start) {
+                    failed.push(SeqFailure { seq_id, message: RunnerError::Grammar { seq_id, message: first_line(&e) }.to_string() });
+                    continue;
+                }
+            }
+            sampled.push(token);
         }
-        Ok(StepOutput { sampled })
+        let failed_ids: Vec<SeqId> = failed.iter().map(|f| f.seq_id).collect();
+        self.grammars.release(&failed_ids);
+        Ok(StepOutput { sampled, failed })
     }
 
-    /// The allowed-token mask of every constrained row that samples freely.
-    fn grammar_masks(&mut self, rows: &[(SeqId, &SampleSpec)]) -> Result<Vec<(SeqId, SimpleVob)>, RunnerError> {
+    /// The allowed-token mask of every constrained row that samples freely; a grammar
+    /// that fails goes to `failed` (that sequence alone).
+    fn grammar_masks(&mut self, rows: &[(SeqId, &SampleSpec)], failed: &mut Vec<SeqFailure>) -> Vec<(SeqId, SimpleVob)> {
         let mut masks = Vec::new();
         for &(seq_id, spec) in rows {
             let Some(output) = spec.params.structured_output.as_ref().filter(|_| spec.constrained && spec.forced_token.is_none()) else {
                 continue;
             };
-            let mask = self
-                .grammars
-                .mask(seq_id, output, spec.allow_think_start)
-                .map_err(|e| RunnerError::Grammar { seq_id, message: format!("{e:#}") })?;
-            masks.push((seq_id, mask));
+            match self.grammars.mask(seq_id, output, spec.allow_think_start) {
+                Ok(mask) => masks.push((seq_id, mask)),
+                Err(e) => failed.push(SeqFailure {
+                    seq_id,
+                    message: RunnerError::Grammar { seq_id, message: first_line(&e) }.to_string(),
+                }),
+            }
         }
-        Ok(masks)
+        masks
     }
 
     /// Forward passes run since construction.
@@ -140,7 +161,7 @@ impl ModelRunner {
         host: &[f32],
         rows: &[(SeqId, &SampleSpec)],
         masks: &[(SeqId, SimpleVob)],
-    ) -> Result<Vec<SampledToken>, RunnerError> {
+    ) -> Vec<Result<SampledToken, RunnerError>> {
         let vocab = self.model.vocab_size();
         let sampler = &self.sampler;
         let sample_one = |(i, &(seq_id, spec)): (usize, &(SeqId, &SampleSpec))| {
@@ -167,4 +188,9 @@ fn on_pool<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     let mut out = None;
     rayon::scope(|s| s.spawn(|_| out = Some(f())));
     out.expect("the scope ran the closure")
+}
+
+/// The first line of an error chain (llguidance appends its whole parser state).
+fn first_line(e: &anyhow::Error) -> String {
+    format!("{e:#}").lines().next().unwrap_or_default().to_string()
 }

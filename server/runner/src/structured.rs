@@ -88,6 +88,20 @@ impl GrammarCompiler {
         }
         Ok(matcher)
     }
+
+    /// Compiles `output` and computes its first mask, so a grammar that can never
+    /// produce a token (e.g. a schema whose `$ref`s only point at each other) is caught
+    /// before the request is admitted.
+    ///
+    /// Errors: as [`Self::matcher`], or the first mask fails.
+    pub fn check(&self, output: &StructuredOutput) -> anyhow::Result<()> {
+        let mut matcher = self.matcher(output)?;
+        let mask = matcher.compute_mask()?;
+        if mask.is_zero() && !matcher.is_accepting()? {
+            anyhow::bail!("the grammar allows no token");
+        }
+        Ok(())
+    }
 }
 
 /// Adds llguidance's `x-guidance` option for compact JSON to an object schema.

@@ -128,6 +128,7 @@ impl Worker {
         }
         match self.executor.execute(&batch) {
             Ok(output) => {
+                self.fail_sequences(&output.failed);
                 let updates = self.scheduler.update(&output);
                 self.metrics.generation_tokens_total.inc_by(output.sampled.len() as u64);
                 for update in updates {
@@ -152,6 +153,19 @@ impl Worker {
             self.requests.remove(&id);
         } else if !delivered {
             self.abort(id);
+        }
+    }
+
+    /// Sequences the runner could not sample fail their own requests only (the rest of
+    /// the batch goes on): each such request is told and aborted before `update`.
+    fn fail_sequences(&mut self, failed: &[ponder_engine::SeqFailure]) {
+        for failure in failed {
+            let Some(id) = self.scheduler.sequence(failure.seq_id).map(|s| s.request_id()) else { continue };
+            tracing::warn!(request = id.0, "request failed: {}", failure.message);
+            if let Some(live) = self.requests.remove(&id) {
+                let _ = live.events.send(EngineEvent::Failed(failure.message.clone()));
+            }
+            self.scheduler.abort_request(id);
         }
     }
 

@@ -24,7 +24,7 @@ impl Executor for FakeRunner {
             .filter(|s| s.sample.is_some())
             .map(|s| SampledToken { seq_id: s.seq_id, token_id: 7, logprob: -0.5, top_logprobs: Vec::new() })
             .collect();
-        Ok(StepOutput { sampled })
+        Ok(StepOutput { sampled, failed: Vec::new() })
     }
 }
 
@@ -162,4 +162,66 @@ fn eight_samples_prefill_their_prompt_once_by_the_prometheus_counters() {
     assert_eq!(metrics.prefix_cache_queries_total.get(), 8 * 5);
     let text = metrics.render();
     assert!(text.contains("ponder:prompt_tokens_computed_total 12"), "{text}");
+}
+
+/// Fails sampling for sequences whose id is odd; samples token 7 for the others.
+struct OddSeqsFail;
+
+impl Executor for OddSeqsFail {
+    fn execute(&mut self, batch: &ScheduledBatch) -> anyhow::Result<StepOutput> {
+        let mut out = StepOutput::default();
+        for s in batch.seqs.iter().filter(|s| s.sample.is_some()) {
+            if s.seq_id.0 % 2 == 1 {
+                out.failed.push(ponder_engine::SeqFailure { seq_id: s.seq_id, message: "bad top_p".into() });
+            } else {
+                out.sampled.push(SampledToken { seq_id: s.seq_id, token_id: 7, logprob: -0.5, top_logprobs: Vec::new() });
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[test]
+fn a_sequence_that_cannot_be_sampled_fails_its_request_alone() {
+    let scheduler = Scheduler::new(SchedulerConfig {
+        policy: ponder_engine::SchedulingPolicy::Fcfs,
+        max_num_seqs: 8,
+        max_num_batched_tokens: 64,
+        block_size: 4,
+        num_blocks: 64,
+        max_model_len: 128,
+        eos_token_ids: vec![2],
+        enable_prefix_caching: true,
+    })
+    .unwrap();
+    let metrics = Metrics::new().unwrap();
+    let (handle, _thread) = spawn_engine(scheduler, Box::new(OddSeqsFail), metrics.clone()).unwrap();
+    // Ids come from one counter: request 1 gets seq 2 (even, fine), request 3 gets seq 4... so
+    // build the requests by hand to pick the parities.
+    let params = Arc::new(SamplingParams { max_tokens: 5, ..SamplingParams::default() });
+    let prompt: Arc<[u32]> = vec![1, 3, 4].into();
+    let spec = |id: u64| SeqSpec { seq_id: ponder_engine::SeqId(id), prompt_token_ids: prompt.clone(), params: params.clone() };
+    let good = Request { id: ponder_engine::RequestId(100), seqs: vec![spec(1000)], priority: 0 };
+    let bad = Request { id: ponder_engine::RequestId(101), seqs: vec![spec(1001)], priority: 0 };
+    let (good_guard, mut good_rx) = handle.submit(good).unwrap();
+    let (_bad_guard, mut bad_rx) = handle.submit(bad).unwrap();
+    match bad_rx.blocking_recv() {
+        Some(EngineEvent::Failed(msg)) => assert!(msg.contains("bad top_p"), "{msg}"),
+        other => panic!("expected a failure, got {other:?}"),
+    }
+    let mut tokens = 0;
+    loop {
+        match good_rx.blocking_recv().expect("the good request goes on") {
+            EngineEvent::Token(u) => {
+                tokens += 1;
+                if u.finish.is_some() {
+                    break;
+                }
+            }
+            other => panic!("the good request must not fail: {other:?}"),
+        }
+    }
+    finished(good_guard);
+    assert_eq!(tokens, 5);
+    wait_until_idle(&metrics);
 }

@@ -80,8 +80,9 @@ impl<'a> Fields<'a> {
     /// A number field in `(0, 1]`, such as `top_p`.
     pub fn unit_interval_open_below(&self, name: &str) -> FieldResult<f64> {
         match self.number_in(name, f64::NEG_INFINITY, f64::INFINITY)? {
-            Some(x) if x > 0.0 && x <= 1.0 => Ok(Some(x)),
-            Some(x) => Err(ApiError::invalid(name, format!("`{name}` must be in (0, 1], got {x}."))),
+            // Checked in f32, the sampler's precision: 1e-300 would round to 0.
+            Some(x) if (x as f32) > 0.0 && x <= 1.0 => Ok(Some(x)),
+            Some(x) => Err(ApiError::invalid(name, format!("`{name}` must be in (0, 1] (as a 32-bit float), got {x:?}."))),
             None => Ok(None),
         }
     }
@@ -89,8 +90,9 @@ impl<'a> Fields<'a> {
     /// A number field that must be strictly greater than `min`.
     pub fn number_above(&self, name: &str, min: f64) -> FieldResult<f64> {
         match self.number_in(name, f64::NEG_INFINITY, f64::INFINITY)? {
-            Some(x) if x > min => Ok(Some(x)),
-            Some(x) => Err(ApiError::invalid(name, format!("`{name}` must be greater than {min}, got {x}."))),
+            // Checked in f32, the sampler's precision: it must stay finite and above `min`.
+            Some(x) if (x as f32) > min as f32 && (x as f32).is_finite() => Ok(Some(x)),
+            Some(x) => Err(ApiError::invalid(name, format!("`{name}` must be a finite 32-bit float greater than {min}, got {x:?}."))),
             None => Ok(None),
         }
     }

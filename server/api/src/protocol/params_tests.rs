@@ -30,6 +30,10 @@ fn out_of_range_values_are_rejected_naming_the_field() {
     assert_eq!(param_of(json!({"presence_penalty": 3})), "presence_penalty");
     assert_eq!(param_of(json!({"frequency_penalty": -2.5})), "frequency_penalty");
     assert_eq!(param_of(json!({"repetition_penalty": 0})), "repetition_penalty");
+    // Values that pass as f64 but round to 0 or overflow in the sampler's f32.
+    assert_eq!(param_of(json!({"top_p": 1e-300})), "top_p");
+    assert_eq!(param_of(json!({"repetition_penalty": 1e39})), "repetition_penalty");
+    assert_eq!(param_of(json!({"repetition_penalty": 1e-300})), "repetition_penalty");
     assert_eq!(param_of(json!({"n": 0})), "n");
     assert_eq!(param_of(json!({"n": 129})), "n");
     assert_eq!(param_of(json!({"max_tokens": -1})), "max_tokens");
