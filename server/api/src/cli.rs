@@ -158,6 +158,13 @@ mod tests {
     }
 
     #[test]
+    fn the_reasoning_field_takes_the_json_names() {
+        assert_eq!(serve(&["--reasoning-field", "reasoning_content"]).reasoning_field, ReasoningField::ReasoningContent);
+        assert_eq!(serve(&["--reasoning-field", "reasoning"]).reasoning_field, ReasoningField::Reasoning);
+        assert_eq!(serve(&["--reasoning-field", "both"]).reasoning_field, ReasoningField::Both);
+    }
+
+    #[test]
     fn reasoning_flags_parse_and_bad_values_are_usage_errors() {
         let a = serve(&[
             "--reasoning-parser",

@@ -8,6 +8,7 @@ use serde_json::{json, Map, Value};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ReasoningField {
     /// `reasoning_content` (DeepSeek API, SGLang, llama.cpp, mistral.rs).
+    #[value(name = "reasoning_content", alias = "reasoning-content")]
     ReasoningContent,
     /// `reasoning` (vLLM since 2025).
     Reasoning,
