@@ -130,3 +130,27 @@ def test_structured_output_constrains_only_the_answer(tr):
     # JSON, so only the shape is its grammar's doing).
     doc = json.loads(msg.content)
     assert list(doc) == ["answer"] and isinstance(doc["answer"], int)
+
+
+def test_completions_count_reasoning_and_can_leave_it_out(tr):
+    # The raw R1-distill prompt, as the chat template renders it: it opens the think block.
+    prompt = "<｜begin▁of▁sentence｜><｜User｜>What is 347 + 589?<｜Assistant｜><think>\n"
+    full = tr.completions.create(model="tiny-reasoner", prompt=prompt, max_tokens=100, temperature=0)
+    text = full.choices[0].text
+    assert "</think>" in text and text.endswith("The answer is 936.")
+    closed_at = full.usage.completion_tokens_details.reasoning_tokens
+    assert 0 < closed_at < full.usage.completion_tokens
+    hidden = tr.completions.create(
+        model="tiny-reasoner", prompt=prompt, max_tokens=100, temperature=0, extra_body={"include_reasoning": False}
+    )
+    assert hidden.choices[0].text == "The answer is 936."
+    assert hidden.usage.completion_tokens_details.reasoning_tokens == closed_at
+    streamed = "".join(
+        c.choices[0].text
+        for c in tr.completions.create(
+            model="tiny-reasoner", prompt=prompt, max_tokens=100, temperature=0, stream=True,
+            extra_body={"include_reasoning": False},
+        )
+        if c.choices
+    )  # fmt: skip
+    assert streamed == "The answer is 936."

@@ -58,7 +58,7 @@ async fn handle(state: SharedState, body: Value) -> Result<Response, ApiError> {
     state.check_structured_output(req.params.structured_output.as_ref())?;
     let track = req.params.structured_output.is_some();
     let thinking_budget = state.thinking.resolve(&req.params.reasoning, starts_in_reasoning, track);
-    let prompt = Prompt { ids: prompt_ids.into(), max_tokens, thinking_budget };
+    let prompt = Prompt { ids: prompt_ids.into(), max_tokens, thinking_budget, starts_in_reasoning };
     let generation = submit(&state, std::slice::from_ref(&prompt), &req.params, &choice, started)?;
     let meta = response_meta(&state, "chatcmpl");
     if req.params.stream {

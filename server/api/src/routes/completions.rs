@@ -17,7 +17,7 @@ use crate::generation::ChoiceConfig;
 use crate::protocol::response::completion;
 use crate::protocol::{CompletionRequest, PromptInput};
 use crate::state::SharedState;
-use crate::text::TextPipelineConfig;
+use crate::text::{ReasoningConfig, TextPipelineConfig};
 
 /// The handler: validate, tokenize text prompts off the async threads, submit, then
 /// stream or collect. The text is returned as generated (no reasoning split).
@@ -40,13 +40,25 @@ async fn handle(state: SharedState, body: Value) -> Result<Response, ApiError> {
         .into_iter()
         .map(|ids| {
             let max_tokens = state.max_tokens_for(ids.len(), req.params.max_tokens, "prompt")?;
-            let thinking_budget = state.thinking.resolve(&req.params.reasoning, prompt_opens_reasoning(&state, &ids), track);
-            Ok(Prompt { ids: ids.into(), max_tokens, thinking_budget })
+            let starts_in_reasoning = prompt_opens_reasoning(&state, &ids);
+            let thinking_budget = state.thinking.resolve(&req.params.reasoning, starts_in_reasoning, track);
+            Ok(Prompt { ids: ids.into(), max_tokens, thinking_budget, starts_in_reasoning })
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
+    // The reasoning section is always followed (usage counts its tokens); the text is
+    // returned whole, or without the reasoning when `include_reasoning` is false.
+    let reasoning = ReasoningConfig {
+        think_token_ids: state.tokenizer.think_token_ids().map(Into::into),
+        starts_in_reasoning: false, // per prompt, set by `submit`
+    };
+    let include_reasoning = req.params.reasoning.include_reasoning;
     let choice = ChoiceConfig {
-        pipeline: TextPipelineConfig { skip_special_tokens: req.params.skip_special_tokens, stop: req.params.stop.clone(), reasoning: None },
-        split_reasoning: false,
+        pipeline: TextPipelineConfig {
+            skip_special_tokens: req.params.skip_special_tokens,
+            stop: req.params.stop.clone(),
+            reasoning: Some(reasoning),
+        },
+        split_reasoning: !include_reasoning,
         include_reasoning: false,
         logprobs: false,
         return_token_ids: req.params.return_token_ids,

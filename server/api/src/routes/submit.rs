@@ -19,6 +19,8 @@ pub struct Prompt {
     pub max_tokens: usize,
     /// Resolved thinking budget (`None`: reasoning is not limited).
     pub thinking_budget: Option<ThinkingBudget>,
+    /// The prompt ends inside an open think block (the output starts in reasoning).
+    pub starts_in_reasoning: bool,
 }
 
 /// Submits `n` samples of every prompt as one request; choice `p * n + j` is sample `j`
@@ -49,7 +51,11 @@ pub fn submit(
             let mut sampling = params.sampling_params(&state.defaults, prompt.max_tokens, seed);
             sampling.thinking_budget = prompt.thinking_budget.clone();
             seqs.push(SeqSpec { seq_id, prompt_token_ids: prompt.ids.clone(), params: Arc::new(sampling) });
-            choices.push((seq_id, Choice::new(index, state.tokenizer.clone(), choice.clone())));
+            let mut config = choice.clone();
+            if let Some(reasoning) = config.pipeline.reasoning.as_mut() {
+                reasoning.starts_in_reasoning = prompt.starts_in_reasoning;
+            }
+            choices.push((seq_id, Choice::new(index, state.tokenizer.clone(), config)));
         }
     }
     let prompt_tokens = prompts.iter().map(|p| p.ids.len()).sum();
