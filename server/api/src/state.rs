@@ -66,7 +66,7 @@ impl AppState {
     ///
     /// Errors: 400 giving both numbers when the prompt leaves no room to generate, or
     /// 400 on `max_tokens` when prompt + `requested` exceed the context window.
-    pub fn max_tokens_for(&self, prompt_len: usize, requested: Option<usize>, param: &str) -> Result<usize, ApiError> {
+    pub fn max_tokens_for(&self, prompt_len: usize, requested: Option<usize>, param: &str, field: &str) -> Result<usize, ApiError> {
         if prompt_len == 0 {
             return Err(ApiError::invalid(param, "The prompt is empty."));
         }
@@ -86,10 +86,10 @@ impl AppState {
             Some(r) if r <= room => Ok(r),
             // vLLM and OpenAI refuse rather than silently shorten the budget.
             Some(r) => Err(ApiError::invalid(
-                "max_tokens",
+                field,
                 format!(
                     "This model's maximum context length is {} tokens. However, you requested {} tokens \
-                     ({} in the prompt, {} for the completion). Lower `max_tokens` or shorten the prompt.",
+                     ({} in the prompt, {} for the completion). Lower `{field}` or shorten the prompt.",
                     self.max_model_len,
                     prompt_len + r,
                     prompt_len,

@@ -56,6 +56,8 @@ pub struct GenerationParams {
     pub n: usize,
     /// `max_completion_tokens` or `max_tokens`; `None`: the rest of the context window.
     pub max_tokens: Option<usize>,
+    /// Which of the two fields set `max_tokens` (errors name it).
+    pub max_tokens_field: &'static str,
     pub temperature: Option<f32>,
     pub top_p: Option<f32>,
     /// `top_k` as sent: `Some(k)` with `k >= 1`, `None` when absent; -1 and 0 disable.
@@ -89,9 +91,9 @@ pub struct GenerationParams {
 impl GenerationParams {
     /// Reads and validates every shared field. `logprobs` is endpoint-specific and left `None`.
     pub fn parse(f: &Fields) -> Result<Self, ApiError> {
-        let max_tokens = match f.count("max_completion_tokens", 1)? {
-            Some(n) => Some(n),
-            None => f.count("max_tokens", 1)?,
+        let (max_tokens, max_tokens_field) = match f.count("max_completion_tokens", 1)? {
+            Some(n) => (Some(n), "max_completion_tokens"),
+            None => (f.count("max_tokens", 1)?, "max_tokens"),
         };
         let min_tokens = f.count("min_tokens", 0)?.unwrap_or(0);
         if let Some(max) = max_tokens {
@@ -107,6 +109,7 @@ impl GenerationParams {
         Ok(Self {
             n: f.int_in("n", 1, MAX_N)?.unwrap_or(1) as usize,
             max_tokens,
+            max_tokens_field,
             temperature: f.number_in("temperature", 0.0, 2.0)?.map(|x| x as f32),
             top_p: f.unit_interval_open_below("top_p")?.map(|x| x as f32),
             top_k: f.int_in("top_k", -1, i64::MAX)?.map(|k| (k > 0).then_some(k as usize)),
@@ -129,6 +132,7 @@ impl GenerationParams {
             structured_output: parse_response_format(f)?,
             priority: f.int_in("priority", i32::MIN as i64, i32::MAX as i64)?.unwrap_or(0) as i32,
         })
+        .and_then(reject_eos_conflicts)
         .and_then(|p| validate_known_extras(f).map(|()| p))
     }
 
@@ -214,6 +218,16 @@ fn parse_logit_bias(f: &Fields) -> Result<Vec<(u32, f32)>, ApiError> {
     }
     bias.sort_by_key(|(id, _)| *id);
     Ok(bias)
+}
+
+/// A finished grammar allows only EOS: `min_tokens` or `ignore_eos` would then fill the
+/// output with hidden EOS tokens, so the combination is refused.
+fn reject_eos_conflicts(p: GenerationParams) -> Result<GenerationParams, ApiError> {
+    if p.structured_output.is_some() && (p.min_tokens > 0 || p.ignore_eos) {
+        let field = if p.ignore_eos { "ignore_eos" } else { "min_tokens" };
+        return Err(ApiError::invalid(field, format!("`{field}` cannot be combined with `response_format`: the grammar decides when the answer ends.")));
+    }
+    Ok(p)
 }
 
 /// OpenAI's `response_format`: `{"type": "text"}`, `{"type": "json_object"}` or

@@ -34,6 +34,9 @@ fn out_of_range_values_are_rejected_naming_the_field() {
     assert_eq!(param_of(json!({"top_p": 1e-300})), "top_p");
     assert_eq!(param_of(json!({"repetition_penalty": 1e39})), "repetition_penalty");
     assert_eq!(param_of(json!({"repetition_penalty": 1e-300})), "repetition_penalty");
+    // A finished grammar allows only EOS: these would pad the answer with hidden EOS.
+    assert_eq!(param_of(json!({"response_format": {"type": "json_object"}, "min_tokens": 5})), "min_tokens");
+    assert_eq!(param_of(json!({"response_format": {"type": "json_object"}, "ignore_eos": true})), "ignore_eos");
     assert_eq!(param_of(json!({"n": 0})), "n");
     assert_eq!(param_of(json!({"n": 129})), "n");
     assert_eq!(param_of(json!({"max_tokens": -1})), "max_tokens");

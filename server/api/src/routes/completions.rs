@@ -39,7 +39,7 @@ async fn handle(state: SharedState, body: Value) -> Result<Response, ApiError> {
     let prompts = prompts
         .into_iter()
         .map(|ids| {
-            let max_tokens = state.max_tokens_for(ids.len(), req.params.max_tokens, "prompt")?;
+            let max_tokens = state.max_tokens_for(ids.len(), req.params.max_tokens, "prompt", req.params.max_tokens_field)?;
             let starts_in_reasoning = prompt_opens_reasoning(&state, &ids);
             let thinking_budget = state.thinking.resolve(&req.params.reasoning, starts_in_reasoning, track);
             Ok(Prompt { ids: ids.into(), max_tokens, thinking_budget, starts_in_reasoning })
