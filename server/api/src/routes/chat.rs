@@ -57,7 +57,12 @@ async fn handle(state: SharedState, body: Value) -> Result<Response, ApiError> {
     };
     state.check_structured_output(req.params.structured_output.as_ref())?;
     let track = req.params.structured_output.is_some();
-    let thinking_budget = state.thinking.resolve(&req.params.reasoning, starts_in_reasoning, track);
+    let mut thinking_budget = state.thinking.resolve(&req.params.reasoning, starts_in_reasoning, track);
+    if let Some(budget) = thinking_budget.as_mut().filter(|_| prompt_closed_thinking(&prompt_text, &prompt_ids, think_ids)) {
+        // Thinking is disabled by the template (Qwen3's `enable_thinking: false` writes an
+        // empty, closed block): no new block may open, so a grammar holds from token one.
+        budget.start_ids.clear();
+    }
     let prompt = Prompt { ids: prompt_ids.into(), max_tokens, thinking_budget, starts_in_reasoning };
     let generation = submit(&state, std::slice::from_ref(&prompt), &req.params, &choice, started)?;
     let meta = response_meta(&state, "chatcmpl");
@@ -85,4 +90,12 @@ async fn render(state: &SharedState, messages: Vec<Value>, kwargs: Map<String, V
     })
     .await
     .map_err(|e| ApiError::internal(format!("tokenization task failed: {e}")))?
+}
+
+/// Whether the prompt's last think tag closes a block (the template disabled thinking).
+fn prompt_closed_thinking(text: &str, ids: &[u32], think: Option<ThinkTokenIds>) -> bool {
+    match think {
+        Some(t) => ids.iter().rposition(|&id| id == t.close) > ids.iter().rposition(|&id| id == t.open),
+        None => text.rfind("</think>") > text.rfind("<think>"),
+    }
 }

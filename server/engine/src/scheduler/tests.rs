@@ -376,3 +376,41 @@ fn fcfs_ignores_priority() {
     let order: Vec<u64> = h.step(sevens).0.seqs.iter().map(|s| s.seq_id.0).collect();
     assert_eq!(order, [1, 2]);
 }
+
+#[test]
+fn structured_output_is_constrained_after_the_reasoning_section_only() {
+    use crate::sampling::StructuredOutput;
+    use crate::thinking_budget::ThinkingBudget;
+    const OPEN: u32 = 98;
+    const END: u32 = 99;
+    let tracking = |starts_in_reasoning: bool, start_ids: Vec<u32>| ThinkingBudget {
+        max_reasoning_tokens: usize::MAX,
+        starts_in_reasoning,
+        start_ids,
+        end_ids: vec![END],
+        forced_ids: vec![END],
+    };
+    let spec_after = |budget: ThinkingBudget, model: &[u32]| {
+        let mut h = Harness::new(config(16, 2, 64, 8));
+        let params = SamplingParams {
+            max_tokens: 8,
+            thinking_budget: Some(budget),
+            structured_output: Some(StructuredOutput::JsonObject),
+            ..SamplingParams::default()
+        };
+        h.add(request(1, 1, &[&[1, 2, 3]], params)).unwrap();
+        let mut specs = Vec::new();
+        for &token in model {
+            let (batch, _) = h.step(|_, _| token);
+            let spec = batch.seqs[0].sample.clone().unwrap();
+            specs.push((spec.constrained, spec.allow_think_start));
+        }
+        specs
+    };
+    // Prompt opened the block: free while reasoning, constrained after </think>.
+    assert_eq!(spec_after(tracking(true, vec![OPEN]), &[7, END, 7]), [(false, None), (false, None), (true, None)]);
+    // Thinking possible but not started: constrained, with <think> allowed first only.
+    assert_eq!(spec_after(tracking(false, vec![OPEN]), &[7, 7]), [(true, Some(OPEN)), (true, None)]);
+    // Thinking disabled by the template (no start tag to watch): constrained from token one.
+    assert_eq!(spec_after(tracking(false, vec![]), &[7, 7]), [(true, None), (true, None)]);
+}
