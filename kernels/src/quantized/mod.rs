@@ -105,12 +105,20 @@ impl QuantizedMatrix {
 
     /// Row `r` dequantized to f32 (for embedding lookups and tests).
     pub fn dequantize_row(&self, r: usize) -> Vec<f32> {
+        let mut row = vec![0f32; self.cols];
+        self.dequantize_row_into(r, &mut row);
+        row
+    }
+
+    /// Row `r` dequantized into `out` (`out.len() == cols`).
+    fn dequantize_row_into(&self, r: usize, out: &mut [f32]) {
         let kb = self.cols / QK;
         let range = r * kb..(r + 1) * kb;
+        let chunks = out.chunks_exact_mut(QK);
         match &self.blocks {
-            Blocks::Q4_0(b) => b[range].iter().flat_map(|b| b.dequantize()).collect(),
-            Blocks::Q4_1(b) => b[range].iter().flat_map(|b| b.dequantize()).collect(),
-            Blocks::Q8_0(b) => b[range].iter().flat_map(|b| b.dequantize()).collect(),
+            Blocks::Q4_0(b) => chunks.zip(&b[range]).for_each(|(o, b)| o.copy_from_slice(&b.dequantize())),
+            Blocks::Q4_1(b) => chunks.zip(&b[range]).for_each(|(o, b)| o.copy_from_slice(&b.dequantize())),
+            Blocks::Q8_0(b) => chunks.zip(&b[range]).for_each(|(o, b)| o.copy_from_slice(&b.dequantize())),
         }
     }
 
@@ -169,7 +177,7 @@ impl QuantizedMatrix {
     /// The whole matrix in f32, row-major `[rows, cols]` (rows in parallel).
     pub fn dequantize(&self) -> Vec<f32> {
         let mut out = vec![0f32; self.rows * self.cols];
-        out.par_chunks_mut(self.cols).enumerate().for_each(|(r, row)| row.copy_from_slice(&self.dequantize_row(r)));
+        out.par_chunks_mut(self.cols).enumerate().for_each(|(r, row)| self.dequantize_row_into(r, row));
         out
     }
 }

@@ -29,6 +29,11 @@ impl Executor for FakeRunner {
 }
 
 fn start(delay: Duration, fail: bool) -> (EngineHandle, Metrics) {
+    start_with(Box::new(FakeRunner { delay, fail }))
+}
+
+/// The engine thread over a small scheduler and `executor`.
+fn start_with(executor: Box<dyn Executor>) -> (EngineHandle, Metrics) {
     let scheduler = Scheduler::new(SchedulerConfig {
         policy: ponder_engine::SchedulingPolicy::Fcfs,
         max_num_seqs: 8,
@@ -41,7 +46,7 @@ fn start(delay: Duration, fail: bool) -> (EngineHandle, Metrics) {
     })
     .unwrap();
     let metrics = Metrics::new().unwrap();
-    let (handle, _thread) = spawn_engine(scheduler, Box::new(FakeRunner { delay, fail }), metrics.clone()).unwrap();
+    let (handle, _thread) = spawn_engine(scheduler, executor, metrics.clone()).unwrap();
     (handle, metrics)
 }
 
@@ -183,21 +188,8 @@ impl Executor for OddSeqsFail {
 
 #[test]
 fn a_sequence_that_cannot_be_sampled_fails_its_request_alone() {
-    let scheduler = Scheduler::new(SchedulerConfig {
-        policy: ponder_engine::SchedulingPolicy::Fcfs,
-        max_num_seqs: 8,
-        max_num_batched_tokens: 64,
-        block_size: 4,
-        num_blocks: 64,
-        max_model_len: 128,
-        eos_token_ids: vec![2],
-        enable_prefix_caching: true,
-    })
-    .unwrap();
-    let metrics = Metrics::new().unwrap();
-    let (handle, _thread) = spawn_engine(scheduler, Box::new(OddSeqsFail), metrics.clone()).unwrap();
-    // Ids come from one counter: request 1 gets seq 2 (even, fine), request 3 gets seq 4... so
-    // build the requests by hand to pick the parities.
+    let (handle, metrics) = start_with(Box::new(OddSeqsFail));
+    // Build the requests by hand to pick the sequence ids' parities.
     let params = Arc::new(SamplingParams { max_tokens: 5, ..SamplingParams::default() });
     let prompt: Arc<[u32]> = vec![1, 3, 4].into();
     let spec = |id: u64| SeqSpec { seq_id: ponder_engine::SeqId(id), prompt_token_ids: prompt.clone(), params: params.clone() };

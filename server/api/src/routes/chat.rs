@@ -18,7 +18,9 @@ use crate::generation::ChoiceConfig;
 use crate::protocol::response::chat_completion;
 use crate::protocol::ChatRequest;
 use crate::state::SharedState;
-use crate::text::{prompt_ids_open_reasoning, prompt_opens_reasoning, ReasoningConfig, TextPipelineConfig, ThinkTokenIds};
+use crate::text::{
+    prompt_closes_reasoning, prompt_ids_open_reasoning, prompt_opens_reasoning, ReasoningConfig, TextPipelineConfig, ThinkTokenIds,
+};
 
 /// The handler: validate, render + tokenize off the async threads, submit, then stream
 /// or collect.
@@ -58,7 +60,7 @@ async fn handle(state: SharedState, body: Value) -> Result<Response, ApiError> {
     state.check_structured_output(req.params.structured_output.as_ref())?;
     let track = req.params.structured_output.is_some();
     let mut thinking_budget = state.thinking.resolve(&req.params.reasoning, starts_in_reasoning, track);
-    if let Some(budget) = thinking_budget.as_mut().filter(|_| prompt_closed_thinking(&prompt_text, &prompt_ids, think_ids)) {
+    if let Some(budget) = thinking_budget.as_mut().filter(|_| prompt_closes_reasoning(&prompt_text, &prompt_ids, think_ids)) {
         // Thinking is disabled by the template (Qwen3's `enable_thinking: false` writes an
         // empty, closed block): no new block may open, so a grammar holds from token one.
         budget.start_ids.clear();
@@ -92,10 +94,3 @@ async fn render(state: &SharedState, messages: Vec<Value>, kwargs: Map<String, V
     .map_err(|e| ApiError::internal(format!("tokenization task failed: {e}")))?
 }
 
-/// Whether the prompt's last think tag closes a block (the template disabled thinking).
-fn prompt_closed_thinking(text: &str, ids: &[u32], think: Option<ThinkTokenIds>) -> bool {
-    match think {
-        Some(t) => ids.iter().rposition(|&id| id == t.close) > ids.iter().rposition(|&id| id == t.open),
-        None => text.rfind("</think>") > text.rfind("<think>"),
-    }
-}

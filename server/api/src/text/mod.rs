@@ -16,7 +16,7 @@ pub mod vocab;
 pub use detokenizer::IncrementalDetokenizer;
 pub use pipeline::{Deltas, TextPipeline, TextPipelineConfig};
 pub use reasoning::{
-    prompt_ids_open_reasoning, prompt_opens_reasoning, PassThrough, ReasoningConfig,
+    prompt_closes_reasoning, prompt_ids_open_reasoning, prompt_opens_reasoning, PassThrough, ReasoningConfig,
     ReasoningDelta, ReasoningParser, ThinkTagParser, ThinkTokenIds,
 };
 pub use stop_strings::{StopDelta, StopStrings};

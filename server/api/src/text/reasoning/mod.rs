@@ -24,7 +24,7 @@ mod think_parser;
 mod token_tags;
 
 pub use passthrough::PassThrough;
-pub use prompt::{prompt_ids_open_reasoning, prompt_opens_reasoning};
+pub use prompt::{prompt_closes_reasoning, prompt_ids_open_reasoning, prompt_opens_reasoning};
 pub use segment::{CLOSE_TAG, OPEN_TAG};
 pub use think_parser::ThinkTagParser;
 

@@ -22,3 +22,29 @@ pub fn prompt_ids_open_reasoning(prompt_ids: &[u32], ids: ThinkTokenIds) -> bool
         None => false,
     }
 }
+
+/// Whether the prompt's last think tag closes a block: the template disabled thinking
+/// (Qwen3's `enable_thinking: false` writes `<think>\n\n</think>\n\n`). By id when the
+/// tokenizer has single-token tags, else on the text.
+pub fn prompt_closes_reasoning(prompt: &str, prompt_ids: &[u32], ids: Option<ThinkTokenIds>) -> bool {
+    match ids {
+        Some(t) => prompt_ids.iter().rposition(|&id| id == t.close) > prompt_ids.iter().rposition(|&id| id == t.open),
+        None => prompt.rfind(CLOSE_TAG) > prompt.rfind(OPEN_TAG),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_closed_last_block_means_thinking_was_disabled() {
+        let ids = ThinkTokenIds { open: 1, close: 2 };
+        assert!(prompt_closes_reasoning("", &[5, 1, 7, 2, 9], Some(ids)));
+        assert!(!prompt_closes_reasoning("", &[5, 1, 7], Some(ids)));
+        assert!(!prompt_closes_reasoning("", &[5, 9], Some(ids)));
+        assert!(prompt_closes_reasoning("assistant\n<think>\n\n</think>\n\n", &[], None));
+        assert!(!prompt_closes_reasoning("<｜Assistant｜><think>\n", &[], None));
+        assert!(!prompt_closes_reasoning("no tags", &[], None));
+    }
+}
