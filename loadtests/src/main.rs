@@ -10,6 +10,8 @@
 
 mod eval;
 mod load;
+#[cfg(test)]
+mod mock_server;
 mod sse;
 mod stats;
 

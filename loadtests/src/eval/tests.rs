@@ -46,10 +46,7 @@ async fn mock_completion(State(seen): State<Seen>, Json(body): Json<Value>) -> R
 async fn start_mock() -> (String, Seen) {
     let seen = Seen::default();
     let app = Router::new().route("/v1/chat/completions", post(mock_completion)).with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}/v1"), seen)
+    (crate::mock_server::serve(app).await, seen)
 }
 
 #[derive(Parser)]

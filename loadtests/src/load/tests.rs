@@ -64,10 +64,7 @@ async fn start_mock() -> (String, Seen) {
         .route("/v1/chat/completions", post(|State(s): State<Seen>, Json(b): Json<Value>| mock(true, s, b)))
         .route("/v1/completions", post(|State(s): State<Seen>, Json(b): Json<Value>| mock(false, s, b)))
         .with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}/v1"), seen)
+    (crate::mock_server::serve(app).await, seen)
 }
 
 #[derive(Parser)]
