@@ -71,6 +71,11 @@ pub struct ServeArgs {
     /// Disable automatic prefix caching.
     #[arg(long)]
     pub no_prefix_caching: bool,
+    /// Prefill every prompt whole in one step instead of in chunks under
+    /// `--max-num-batched-tokens` (which is then raised to at least the context window).
+    /// Running streams stall while a long prompt is prefilled; for measurements.
+    #[arg(long)]
+    pub no_enable_chunked_prefill: bool,
     /// Require `Authorization: Bearer <key>` on /v1 routes.
     #[arg(long, env = "PONDER_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,

@@ -83,15 +83,21 @@ pub fn load(args: &ServeArgs) -> anyhow::Result<LoadedServer> {
         );
     }
     let vocab_size = model.vocab_size();
+    let enable_chunked_prefill = !args.no_enable_chunked_prefill;
+    // As vLLM: without chunked prefill a whole prompt must fit in one step.
+    let max_num_batched_tokens =
+        if enable_chunked_prefill { args.max_num_batched_tokens } else { args.max_num_batched_tokens.max(max_model_len) };
+    tracing::info!(enable_chunked_prefill, max_num_batched_tokens, "scheduler step budget");
     let scheduler = Scheduler::new(SchedulerConfig {
         policy: args.scheduling_policy.into(),
         max_num_seqs: args.max_num_seqs,
-        max_num_batched_tokens: args.max_num_batched_tokens,
+        max_num_batched_tokens,
         block_size: args.block_size,
         num_blocks,
         max_model_len,
         eos_token_ids: tokenizer.eos_token_ids().to_vec(),
         enable_prefix_caching: !args.no_prefix_caching,
+        enable_chunked_prefill,
     })
     .context("invalid scheduler settings")?;
     let grammar = grammar_compiler(&tokenizer, vocab_size);

@@ -16,6 +16,11 @@ pub enum ConfigError {
          (num_blocks * block_size): lower max_model_len or give the cache more blocks"
     )]
     ModelLenExceedsKvCache { max_model_len: usize, capacity: usize },
+    #[error(
+        "max_num_batched_tokens {max_num_batched_tokens} is below max_model_len {max_model_len}: \
+         without chunked prefill a whole prompt must fit in one step"
+    )]
+    BudgetBelowModelLen { max_num_batched_tokens: usize, max_model_len: usize },
 }
 
 /// Why `Scheduler::add_request` rejected a request (nothing of it was admitted).

@@ -55,6 +55,17 @@ pub struct SchedulerConfig {
     /// Who is admitted first and preempted last.
     #[serde(default)]
     pub policy: SchedulingPolicy,
+    /// Split a prompt longer than the step's remaining budget across steps (vLLM's
+    /// `--enable-chunked-prefill`, on by default as in vLLM v1). When off, a prompt is
+    /// prefilled whole in one step, so `max_num_batched_tokens` must be at least
+    /// `max_model_len`; a prompt that does not fit beside the running decodes waits (and,
+    /// FCFS, holds back those behind it).
+    #[serde(default = "enabled")]
+    pub enable_chunked_prefill: bool,
+}
+
+fn enabled() -> bool {
+    true
 }
 
 /// `--scheduling-policy` (vLLM's): the order of the waiting queue and of preemption.
@@ -128,6 +139,12 @@ impl Scheduler {
         let capacity = cfg.num_blocks.saturating_mul(cfg.block_size);
         if cfg.max_model_len > capacity {
             return Err(ConfigError::ModelLenExceedsKvCache { max_model_len: cfg.max_model_len, capacity });
+        }
+        if !cfg.enable_chunked_prefill && cfg.max_num_batched_tokens < cfg.max_model_len {
+            return Err(ConfigError::BudgetBelowModelLen {
+                max_num_batched_tokens: cfg.max_num_batched_tokens,
+                max_model_len: cfg.max_model_len,
+            });
         }
         let kv = KvCacheManager::new(KvCacheConfig {
             num_blocks,

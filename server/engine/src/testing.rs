@@ -22,6 +22,7 @@ pub(crate) fn config(num_blocks: usize, block_size: usize, budget: usize, max_nu
         max_model_len: num_blocks * block_size,
         eos_token_ids: vec![0],
         enable_prefix_caching: true,
+        enable_chunked_prefill: true,
     }
 }
 

@@ -43,6 +43,7 @@ fn start_with(executor: Box<dyn Executor>) -> (EngineHandle, Metrics) {
         max_model_len: 128,
         eos_token_ids: vec![2],
         enable_prefix_caching: true,
+        enable_chunked_prefill: true,
     })
     .unwrap();
     let metrics = Metrics::new().unwrap();

@@ -93,6 +93,8 @@ struct Case {
     /// `max_model_len` is the cache's capacity minus this (at least 2).
     max_model_len_cut: usize,
     prefix_caching: bool,
+    /// `enable_chunked_prefill`; when off the budget is raised to `max_model_len`.
+    chunked_prefill: bool,
     /// Base prompts that generated prompts share prefixes of.
     bases: Vec<Vec<u32>>,
     ops: Vec<Op>,
@@ -136,18 +138,20 @@ fn case() -> impl Strategy<Value = Case> {
         1..=6usize,
         prop_oneof![2 => Just(0usize), 1 => 1..8usize],
         any::<bool>(),
+        prop::bool::weighted(0.75),
         prop::collection::vec(prop::collection::vec(1..4u32, 1..14), 3),
         prop::collection::vec(op(), 1..80),
         prop::bool::weighted(0.2),
     )
         .prop_map(
-            |(num_blocks, block_size, budget, max_num_seqs, max_model_len_cut, prefix_caching, bases, ops, end_by_abort)| Case {
+            |(num_blocks, block_size, budget, max_num_seqs, max_model_len_cut, prefix_caching, chunked_prefill, bases, ops, end_by_abort)| Case {
                 num_blocks,
                 block_size,
                 budget,
                 max_num_seqs,
                 max_model_len_cut,
                 prefix_caching,
+                chunked_prefill,
                 bases,
                 ops,
                 end_by_abort,
@@ -201,6 +205,10 @@ impl Driver {
         let mut cfg = config(case.num_blocks, case.block_size, case.budget, case.max_num_seqs);
         cfg.max_model_len = cfg.max_model_len.saturating_sub(case.max_model_len_cut).max(2);
         cfg.enable_prefix_caching = case.prefix_caching;
+        cfg.enable_chunked_prefill = case.chunked_prefill;
+        if !case.chunked_prefill {
+            cfg.max_num_batched_tokens = cfg.max_num_batched_tokens.max(cfg.max_model_len);
+        }
         Self {
             h: Harness::new(cfg),
             bases: case.bases.clone(),
@@ -356,6 +364,9 @@ impl Driver {
         }
         if !preempted.is_empty() && !admitted.is_empty() {
             return Err(format!("{admitted:?} admitted in a step that preempted {preempted:?}"));
+        }
+        if let Some(s) = batch.seqs.iter().find(|s| !sched.config().enable_chunked_prefill && s.sample.is_none()) {
+            return Err(format!("{:?} prefilled in a chunk while chunked prefill is off", s.seq_id));
         }
         for s in &batch.seqs[num_old..] {
             if s.num_computed_tokens % sched.config().block_size != 0 {

@@ -86,7 +86,11 @@ impl Scheduler {
                 idx += 1;
                 continue;
             }
-            let n = (seq.num_tokens() - hit.num_tokens).min(step.budget);
+            let remaining = seq.num_tokens() - hit.num_tokens;
+            if !self.cfg.enable_chunked_prefill && remaining > step.budget {
+                break; // prefilled whole or not at all; those behind it wait their turn
+            }
+            let n = remaining.min(step.budget);
             if self.kv.allocate_slots(seq, n, &hit).is_none() {
                 break;
             }

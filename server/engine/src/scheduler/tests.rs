@@ -414,3 +414,52 @@ fn structured_output_is_constrained_after_the_reasoning_section_only() {
     // Thinking disabled by the template (no start tag to watch): constrained from token one.
     assert_eq!(spec_after(tracking(false, vec![]), &[7, 7]), [(true, None), (true, None)]);
 }
+
+/// Running decodes plus a 10-token prompt in a budget of 12 (max_model_len 12).
+fn long_prompt_beside_decodes(enable_chunked_prefill: bool) -> Harness {
+    let mut cfg = config(16, 2, 12, 8);
+    cfg.max_model_len = 12;
+    cfg.enable_chunked_prefill = enable_chunked_prefill;
+    let mut h = Harness::new(cfg);
+    h.add(request(1, 1, &[&[1, 2]], params(3))).unwrap();
+    h.add(request(2, 2, &[&[3, 4]], params(3))).unwrap();
+    h.add(request(3, 3, &[&[11, 12, 13, 14]], params(4))).unwrap();
+    h.step(sevens); // three prompts prefill: 8 tokens
+    h.add(request(4, 4, &[&[9, 8, 7, 6, 5, 4, 3, 2, 1, 9]], params(2))).unwrap();
+    h
+}
+
+#[test]
+fn with_chunked_prefill_a_long_prompt_takes_what_the_decodes_leave() {
+    let mut h = long_prompt_beside_decodes(true);
+    let (batch, _) = h.step(sevens);
+    assert_eq!([1, 2, 3].map(|s| chunk(&batch, s)), [Some((2, 1, true)), Some((2, 1, true)), Some((4, 1, true))]);
+    assert_eq!(chunk(&batch, 4), Some((0, 9, false)));
+}
+
+#[test]
+fn without_chunked_prefill_a_prompt_is_prefilled_whole_once_it_fits() {
+    let mut h = long_prompt_beside_decodes(false);
+    // 3 decodes leave 9 of 12 tokens: the 10-token prompt waits.
+    let (batch, _) = h.step(sevens);
+    assert_eq!(batch.seqs.len(), 3);
+    assert_eq!(chunk(&batch, 4), None);
+    assert_eq!(h.sched.num_waiting(), 1);
+    // Requests 1 and 2 finish at their third token in this step; 3 has one more to go.
+    let (batch, _) = h.step(sevens);
+    assert_eq!(batch.seqs.len(), 3);
+    // One decode leaves 11: the prompt goes in whole and samples at once.
+    let (batch, _) = h.step(sevens);
+    assert_eq!(chunk(&batch, 3), Some((6, 1, true)));
+    assert_eq!(chunk(&batch, 4), Some((0, 10, true)));
+}
+
+#[test]
+fn without_chunked_prefill_the_budget_must_cover_the_context_window() {
+    let mut cfg = config(16, 2, 12, 8);
+    cfg.enable_chunked_prefill = false;
+    assert_eq!(
+        Scheduler::new(cfg).unwrap_err(),
+        ConfigError::BudgetBelowModelLen { max_num_batched_tokens: 12, max_model_len: 32 }
+    );
+}

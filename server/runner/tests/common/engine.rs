@@ -68,6 +68,7 @@ pub fn scheduler_config(num_blocks: usize, max_num_batched_tokens: usize, enable
         max_model_len: 64,
         eos_token_ids: Vec::new(),
         enable_prefix_caching,
+        enable_chunked_prefill: true,
     }
 }
 
