@@ -113,4 +113,15 @@ pub struct LoadArgs {
     /// Give up on a request after this many seconds.
     #[arg(long, default_value_t = 600)]
     pub timeout_s: u64,
+    /// Prefill interference: each run also sends one synthetic prompt of about this
+    /// many tokens, outside --max-concurrency and not counted in the run's metrics,
+    /// and reports the ITL of the other streams while it is prefilled.
+    #[arg(long)]
+    pub long_prompt_len: Option<usize>,
+    /// When the long prompt is sent, in s since each run started.
+    #[arg(long, default_value_t = 5.0)]
+    pub long_prompt_at: f64,
+    /// `max_tokens` of the long prompt.
+    #[arg(long, default_value_t = 8)]
+    pub long_prompt_max_tokens: usize,
 }

@@ -9,6 +9,10 @@
 //! - Throughputs: completed samples and output tokens over the run's wall time.
 //! - Goodput: samples meeting every SLO (TTFT, TPOT with 0 for one-token samples,
 //!   E2E; each `≤`) per second of wall time.
+//! - Prefill interference (`--long-prompt-len`, ours, not vLLM's): the gaps of the
+//!   samples that overlap the long prompt's window [sent, sent + its TTFT], against
+//!   all their other gaps (see [`super::interference`]). The long prompt is not a
+//!   sample: it counts in none of the metrics above.
 //!
 //! A sample is one choice: a request with `n` choices gives `n` records, each timed
 //! from the same send time. Output tokens are `usage.completion_tokens` when the
@@ -17,6 +21,7 @@
 use serde::Serialize;
 
 use super::dataset::RequestSpec;
+use super::interference::{LongPromptOutcome, LongPromptReport};
 use super::request::StreamTimeline;
 use crate::stats::Summary;
 
@@ -146,6 +151,8 @@ pub struct RunReport {
     pub tpot_ms: Summary,
     pub itl_ms: Summary,
     pub e2e_ms: Summary,
+    /// Prefill interference; None without `--long-prompt-len`.
+    pub long_prompt: Option<LongPromptReport>,
     pub samples: Vec<SampleRecord>,
     pub failures: Vec<Failure>,
 }
@@ -159,6 +166,8 @@ pub struct RunOutcome {
     pub input_tokens: u64,
     pub output_tokens: u64,
     pub duration_s: f64,
+    /// The long-prompt request, apart from every count above.
+    pub long_prompt: Option<LongPromptOutcome>,
 }
 
 /// Computes the run metrics; `max_concurrency` and `request_rate` are only reported.
@@ -166,6 +175,7 @@ pub fn summarize(o: RunOutcome, max_concurrency: Option<usize>, request_rate: f6
     let d = o.duration_s.max(1e-9);
     let of = |f: &dyn Fn(&SampleRecord) -> Option<f64>| Summary::of(&o.samples.iter().filter_map(f).collect::<Vec<_>>());
     let good = slo.map(|s| o.samples.iter().filter(|r| s.is_met_by(r)).count());
+    let long_prompt = o.long_prompt.map(|lp| lp.report(&o.samples));
     RunReport {
         max_concurrency,
         request_rate: request_rate.is_finite().then_some(request_rate),
@@ -185,6 +195,7 @@ pub fn summarize(o: RunOutcome, max_concurrency: Option<usize>, request_rate: f6
         tpot_ms: of(&|r| r.tpot_ms),
         itl_ms: Summary::of(&o.samples.iter().flat_map(|r| r.itl_ms.iter().copied()).collect::<Vec<_>>()),
         e2e_ms: of(&|r| Some(r.e2e_ms)),
+        long_prompt,
         samples: o.samples,
         failures: o.failures,
     }

@@ -5,10 +5,16 @@
 //! each waits for a slot under `--max-concurrency`, then is sent and timed from that
 //! moment. Metrics are defined in [`metrics`]. With a list of concurrencies the whole
 //! load runs once per value, and a row per value is printed and plotted.
+//!
+//! With `--long-prompt-len` each run also sends one long prompt at `--long-prompt-at`
+//! s, outside the concurrency limit and outside the run's metrics, and reports the ITL
+//! of the other streams while it is prefilled against their ITL otherwise (see
+//! [`interference`]): the stall that chunked prefill is meant to remove.
 
 mod args;
 mod arrivals;
 mod dataset;
+mod interference;
 mod metrics;
 mod plot;
 mod report;
@@ -25,6 +31,7 @@ use tokio::sync::Semaphore;
 
 pub use self::args::LoadArgs;
 use self::dataset::RequestSpec;
+use self::interference::LongPrompt;
 use self::metrics::{Failure, RunOutcome};
 use self::report::Report;
 use self::request::BodySettings;
@@ -33,13 +40,15 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     if args.num_prompts == 0 || args.max_concurrency.contains(&0) {
         bail!("--max-concurrency and --num-prompts must be at least 1");
     }
+    let long_prompt = LongPrompt::from_args(&args)?;
     let specs = dataset::build(&args)?;
     let arrivals = arrivals::arrival_offsets(specs.len(), args.request_rate, args.arrival, args.burstiness, args.seed)?;
     let limits: Vec<Option<usize>> =
         if args.max_concurrency.is_empty() { vec![None] } else { args.max_concurrency.iter().map(|c| Some(*c)).collect() };
     let mut runs = Vec::new();
-    for limit in limits {
-        let outcome = run_once(&args, &specs, &arrivals, limit).await?;
+    for (run_index, limit) in limits.into_iter().enumerate() {
+        let long_prompt = long_prompt.map(|lp| (lp, run_index));
+        let outcome = run_once(&args, &specs, &arrivals, limit, long_prompt).await?;
         let run = metrics::summarize(outcome, limit, args.request_rate, args.slo);
         report::print_run(&args, &run);
         runs.push(run);
@@ -60,8 +69,15 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Sends every request of `specs` at its arrival time under the concurrency `limit`.
-async fn run_once(args: &LoadArgs, specs: &[RequestSpec], arrivals: &[f64], limit: Option<usize>) -> anyhow::Result<RunOutcome> {
+/// Sends every request of `specs` at its arrival time under the concurrency `limit`,
+/// and the long prompt of run `run_index` (0-based in the sweep) when given.
+async fn run_once(
+    args: &LoadArgs,
+    specs: &[RequestSpec],
+    arrivals: &[f64],
+    limit: Option<usize>,
+    long_prompt: Option<(LongPrompt, usize)>,
+) -> anyhow::Result<RunOutcome> {
     let client = reqwest::Client::builder().timeout(Duration::from_secs(args.timeout_s)).build()?;
     let route = match args.endpoint {
         args::Endpoint::Chat => "chat/completions",
@@ -73,6 +89,10 @@ async fn run_once(args: &LoadArgs, specs: &[RequestSpec], arrivals: &[f64], limi
     let slots = Arc::new(Semaphore::new(limit.unwrap_or(Semaphore::MAX_PERMITS)));
     let progress = progress_bar(specs.len(), limit);
     let start = Instant::now();
+    let long_task = long_prompt.map(|(lp, run_index)| {
+        let body = request::request_body(&settings, &lp.spec(args.seed, run_index));
+        lp.spawn(client.clone(), url.clone(), body, start)
+    });
     let mut tasks = Vec::with_capacity(specs.len());
     for (i, (spec, offset)) in specs.iter().zip(arrivals).enumerate() {
         tokio::time::sleep_until((start + Duration::from_secs_f64(*offset)).into()).await;
@@ -105,6 +125,9 @@ async fn run_once(args: &LoadArgs, specs: &[RequestSpec], arrivals: &[f64], limi
     }
     outcome.duration_s = start.elapsed().as_secs_f64();
     progress.finish_and_clear();
+    if let Some(task) = long_task {
+        outcome.long_prompt = Some(task.await?);
+    }
     Ok(outcome)
 }
 

@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use super::args::{Arrival, DatasetKind, Endpoint, LoadArgs};
+use super::interference::{GapSummary, LongPromptReport};
 use super::metrics::RunReport;
 use crate::stats::Summary;
 
@@ -79,6 +80,29 @@ pub fn print_run(args: &LoadArgs, r: &RunReport) {
             s.count
         );
     }
+    if let Some(lp) = &r.long_prompt {
+        print_long_prompt(lp);
+    }
+}
+
+/// The long prompt and the ITL of the other streams during and outside its prefill.
+fn print_long_prompt(lp: &LongPromptReport) {
+    let tokens = lp.prompt_tokens.map_or_else(
+        || format!("~{} prompt tokens ({} words, no usage)", lp.len, lp.len),
+        |t| format!("{t} prompt tokens ({} words)", lp.len),
+    );
+    let (Some(ttft), Some(during), Some(otherwise)) = (lp.ttft_ms, &lp.itl_during_prefill_ms, &lp.itl_otherwise_ms) else {
+        let error = lp.error.as_deref().unwrap_or("no measurement");
+        println!("{:<40}{tokens}, sent at {:.2} s: FAILED: {error}", "long prompt", lp.sent_at_s);
+        return;
+    };
+    println!("{:<40}{tokens}, sent at {:.2} s, TTFT {ttft:.1} ms", "long prompt", lp.sent_at_s);
+    let row = |name: &str, g: &GapSummary| {
+        let s = &g.summary;
+        println!("{name:<40}mean {:.1}  median {:.1}  p99 {:.1}  max {:.1}  (n={})", s.mean, s.median, s.p99, g.max, s.count);
+    };
+    row("ITL while it prefilled (ms)", during);
+    row("ITL otherwise (ms)", otherwise);
 }
 
 /// One row per concurrency limit.
@@ -100,6 +124,29 @@ pub fn print_table(runs: &[RunReport]) {
             r.tpot_ms.median,
             r.itl_ms.median,
             r.e2e_ms.median
+        );
+    }
+    if runs.iter().any(|r| r.long_prompt.is_some()) {
+        print_long_prompt_table(runs);
+    }
+}
+
+/// One row per concurrency limit: the long prompt's TTFT and the ITL p99 of the
+/// other streams during its prefill and otherwise (`-` when it failed).
+fn print_long_prompt_table(runs: &[RunReport]) {
+    println!("{:>11} {:>12} {:>15} {:>15} {:>14}", "concurrency", "long TTFT", "ITL p99 prefill", "ITL max prefill", "ITL p99 other");
+    for r in runs {
+        let lp = r.long_prompt.as_ref();
+        let cell = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| format!("{v:.1}"));
+        let during = lp.and_then(|lp| lp.itl_during_prefill_ms.as_ref());
+        let otherwise = lp.and_then(|lp| lp.itl_otherwise_ms.as_ref());
+        println!(
+            "{:>11} {:>12} {:>15} {:>15} {:>14}",
+            limit(r.max_concurrency),
+            cell(lp.and_then(|lp| lp.ttft_ms)),
+            cell(during.map(|g| g.summary.p99)),
+            cell(during.map(|g| g.max)),
+            cell(otherwise.map(|g| g.summary.p99))
         );
     }
 }

@@ -2,7 +2,8 @@
 //! timings. Every choice gets, after the role chunk: reasoning at 60 ms, reasoning at
 //! 90 ms, answer at 120 ms, answer with `finish_reason` at 150 ms, then a usage chunk
 //! of 4 tokens per choice (chat). Completions get text at the same four times. Sleeps
-//! only lengthen under load, so lower bounds are tight and upper bounds loose.
+//! only lengthen under load, so lower bounds are tight and upper bounds loose. A prompt
+//! of more than [`MAX_PROMPT_WORDS`] words is answered with HTTP 400.
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -23,6 +24,14 @@ type Seen = Arc<Mutex<Vec<Value>>>;
 
 const STEP_MS: [u64; 4] = [60, 30, 30, 30];
 
+/// Longer prompts are refused, as over a model's context.
+const MAX_PROMPT_WORDS: usize = 1000;
+
+fn prompt_words(body: &Value) -> usize {
+    let prompt = body["prompt"].as_str().or_else(|| body["messages"][0]["content"].as_str()).unwrap_or_default();
+    prompt.split(' ').count()
+}
+
 /// The chunks sent after step `s` (0..4) for `n` choices.
 fn step_chunks(chat: bool, s: usize, n: usize) -> Vec<Value> {
     (0..n)
@@ -39,6 +48,9 @@ fn step_chunks(chat: bool, s: usize, n: usize) -> Vec<Value> {
 
 async fn mock(chat: bool, seen: Seen, body: Value) -> Response {
     seen.lock().unwrap().push(body.clone());
+    if prompt_words(&body) > MAX_PROMPT_WORDS {
+        return (axum::http::StatusCode::BAD_REQUEST, "prompt too long").into_response();
+    }
     let n = body["n"].as_u64().unwrap_or(1) as usize;
     let events = futures::stream::unfold(0usize, move |s| async move {
         let chunks = match s {
@@ -162,6 +174,108 @@ async fn grpo_choices_are_timed_one_by_one_on_completions_at_a_fixed_rate() {
     }
     assert!(run["request_goodput"].is_null());
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Gaps of `samples` (report JSON) overlapping [start_ms, end_ms] for a positive time,
+/// counted naively from each sample's absolute token times.
+fn gaps_overlapping(samples: &[Value], start_ms: f64, end_ms: f64) -> u64 {
+    let mut count = 0;
+    for s in samples {
+        let mut times = vec![s["sent_at_s"].as_f64().unwrap() * 1000.0 + s["ttft_ms"].as_f64().unwrap()];
+        for gap in s["itl_ms"].as_array().unwrap() {
+            times.push(times.last().unwrap() + gap.as_f64().unwrap());
+        }
+        count += times.windows(2).filter(|w| w[0] < end_ms && w[1] > start_ms).count() as u64;
+    }
+    count
+}
+
+#[tokio::test]
+async fn a_long_prompt_per_run_is_measured_apart_from_the_samples() {
+    let (base_url, seen) = start_mock().await;
+    let dir = temp_dir("long-prompt");
+    let json_path = dir.join("r.json");
+    let argv = [
+        "--base-url", &base_url, "--num-prompts", "4", "--input-len", "16", "--output-len", "4",
+        "--max-concurrency", "2,4", "--long-prompt-len", "500", "--long-prompt-at", "0.1",
+        "--output-json", json_path.to_str().unwrap(),
+    ];
+    run(parse_args(&argv)).await.unwrap();
+    let bodies = seen.lock().unwrap().clone();
+    // 4 requests and one long prompt per run, sent outside the concurrency limit.
+    assert_eq!(bodies.len(), 10);
+    let long: Vec<&Value> = bodies.iter().filter(|b| prompt_words(b) == 500).collect();
+    assert_eq!(long.len(), 2);
+    for b in &long {
+        assert_eq!((&b["max_tokens"], &b["stream"], &b["stream_options"]["include_usage"]), (&json!(8), &json!(true), &json!(true)));
+    }
+    assert_ne!(long[0]["messages"], long[1]["messages"], "each run gets a fresh long prompt");
+
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    for r in report["runs"].as_array().unwrap() {
+        // The long prompt counts in no sample, token total or request count.
+        assert_eq!((r["requests"].as_u64(), r["completed"].as_u64(), r["failed_requests"].as_u64()), (Some(4), Some(4), Some(0)));
+        assert_eq!((r["total_output_tokens"].as_u64(), r["total_input_tokens"].as_u64()), (Some(16), Some(28)));
+        let samples = r["samples"].as_array().unwrap();
+        assert_eq!(samples.len(), 4);
+        assert!(samples.iter().all(|s| s["output_tokens"].as_u64() == Some(4)));
+
+        let lp = &r["long_prompt"];
+        assert_eq!((lp["len"].as_u64(), lp["prompt_tokens"].as_u64()), (Some(500), Some(7)));
+        assert!(lp["error"].is_null());
+        within(&lp["sent_at_s"], 0.1, 0.3);
+        within(&lp["ttft_ms"], 60.0, 200.0);
+        let (during, otherwise) = (&lp["itl_during_prefill_ms"], &lp["itl_otherwise_ms"]);
+        // The 4 samples × 3 gaps are split between the two sides.
+        assert_eq!(during["count"].as_u64().unwrap() + otherwise["count"].as_u64().unwrap(), 12);
+        // The first two streams decode from 60 to 150 ms, across the long prompt's send.
+        assert!(during["count"].as_u64().unwrap() >= 1, "{lp}");
+        let start_ms = lp["sent_at_s"].as_f64().unwrap() * 1000.0;
+        let end_ms = start_ms + lp["ttft_ms"].as_f64().unwrap();
+        assert_eq!(during["count"].as_u64(), Some(gaps_overlapping(samples, start_ms, end_ms)));
+        for side in [during, otherwise] {
+            within(&side["mean"], 25.0, 120.0);
+            within(&side["max"], side["p99"].as_f64().unwrap(), 120.0);
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_failed_long_prompt_is_reported_without_failing_the_run() {
+    let (base_url, seen) = start_mock().await;
+    let dir = temp_dir("long-prompt-fails");
+    let json_path = dir.join("r.json");
+    let argv = [
+        "--base-url", &base_url, "--endpoint", "completions", "--num-prompts", "2", "--input-len", "16",
+        "--long-prompt-len", "2000", "--long-prompt-at", "0.05", "--output-json", json_path.to_str().unwrap(),
+    ];
+    run(parse_args(&argv)).await.unwrap();
+    assert_eq!(seen.lock().unwrap().iter().filter(|b| prompt_words(b) == 2000).count(), 1);
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    let r = &report["runs"][0];
+    assert_eq!((r["completed"].as_u64(), r["failed_requests"].as_u64()), (Some(2), Some(0)));
+    let lp = &r["long_prompt"];
+    let error = lp["error"].as_str().unwrap();
+    assert!(error.contains("400") && error.contains("prompt too long"), "{error}");
+    assert!(lp["ttft_ms"].is_null() && lp["itl_during_prefill_ms"].is_null() && lp["itl_otherwise_ms"].is_null());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn long_prompt_flags_are_validated() {
+    let lp = |argv: &[&str]| interference::LongPrompt::from_args(&parse_args(argv));
+    assert_eq!(lp(&[]).unwrap(), None);
+    let given = lp(&["--long-prompt-len", "4000"]).unwrap().unwrap();
+    assert_eq!((given.len, given.max_tokens, given.at_s), (4000, 8, 5.0));
+    for bad in [
+        &["--long-prompt-len", "0"][..],
+        &["--long-prompt-len", "9", "--long-prompt-max-tokens", "0"],
+        &["--long-prompt-len", "9", "--long-prompt-at=-1"],
+        &["--long-prompt-len", "9", "--long-prompt-at", "inf"],
+    ] {
+        assert!(lp(bad).is_err(), "{bad:?}");
+    }
 }
 
 #[test]
