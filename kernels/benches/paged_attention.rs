@@ -1,8 +1,9 @@
 //! Paged attention throughput on the CPU: `cargo bench -p ponder-kernels`.
 //!
-//! Prints the mean time per call and the K/V bytes read per second for a decode batch
-//! and a prefill chunk, at SmolLM2-135M's attention shape (9 query heads, 3 KV heads,
-//! head_dim 64) and at a Qwen2-7B-like shape (28 heads, 4 KV heads, head_dim 128).
+//! Prints the mean time per call and the K/V bytes read per second for decode batches,
+//! a whole 512-token prefill and a 256-token prefill chunk on 3,840 cached positions,
+//! at SmolLM2-135M's attention shape (9 query heads, 3 KV heads, head_dim 64) and at a
+//! Qwen2-7B-like shape (28 heads, 4 KV heads, head_dim 128).
 
 use std::time::Instant;
 
@@ -72,6 +73,7 @@ fn main() -> candle_core::Result<()> {
         run(shape, "decode 1 seq x 4096 ctx", 1, 4096, 1)?;
         run(shape, "decode 16 seqs x 1024 ctx", 16, 1024, 1)?;
         run(shape, "prefill 1 seq x 512 tokens", 1, 512, 512)?;
+        run(shape, "chunk of 256 at 4096 ctx", 1, 4096, 256)?;
     }
     Ok(())
 }

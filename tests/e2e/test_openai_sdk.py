@@ -83,6 +83,15 @@ def test_models_lists_the_served_name(client):
     assert [m.id for m in client.models.list().data] == ["smollm2"]
 
 
+def test_models_retrieve_returns_the_card_or_a_404(client):
+    import openai
+
+    assert client.models.retrieve("smollm2").id == "smollm2"
+    with pytest.raises(openai.NotFoundError) as e:
+        client.models.retrieve("org/not-served")
+    assert e.value.body["code"] == "model_not_found"
+
+
 def test_unknown_model_is_a_404_model_not_found(client):
     import openai
 

@@ -1,9 +1,11 @@
 //! The CPU driver: runs the work items of a [`Schedule`] on rayon's thread pool.
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
-use super::online_softmax::{attend, merge_parts, CacheView, GroupState, Scratch};
-use super::plan::{choose_schedule, split_items, token_contexts, Schedule, SplitItems, TokenCtx};
+use super::online_softmax::{attend, merge_parts, CacheView, GroupState, QueryTile, Scratch};
+use super::plan::{choose_schedule, query_tiles, split_items, token_contexts, Schedule, SplitItems, TokenCtx, Q_TILE};
 use super::shapes::AttnDims;
 use crate::elem::CacheElem;
 use crate::AttentionMetadata;
@@ -20,22 +22,27 @@ struct Inputs<'a, T> {
 }
 
 impl<T: CacheElem> Inputs<'_, T> {
-    /// Loads token `token`'s query rows for `kv_head`'s group and folds `positions`
-    /// of its context into `state`.
+    /// Loads the query rows of tokens `tokens` (consecutive, one sequence) for
+    /// `kv_head`'s group and folds `positions` of their contexts into `state`
+    /// (`tokens.len() * group` rows).
     fn attend_item(
         &self,
-        token: usize,
+        tokens: Range<usize>,
         kv_head: usize,
-        positions: std::ops::Range<usize>,
+        positions: Range<usize>,
         state: &mut GroupState,
         scratch: &mut Scratch,
     ) {
         let (g, d) = (self.dims.group(), self.dims.head_dim);
-        let q_start = (token * self.dims.num_heads + kv_head * g) * d;
-        scratch.load_q(&self.q[q_start..q_start + g * d], self.softmax_scale);
+        for (i, token) in tokens.clone().enumerate() {
+            let q_start = (token * self.dims.num_heads + kv_head * g) * d;
+            scratch.load_q(i * g, &self.q[q_start..q_start + g * d], self.softmax_scale);
+        }
         state.reset();
-        let table = &self.meta.block_tables[self.tokens[token].seq];
-        attend(&self.cache, table, kv_head, positions, state, scratch);
+        let first = self.tokens[tokens.start];
+        let table = &self.meta.block_tables[first.seq];
+        let tile = QueryTile { group: g, ctx_first: first.ctx_len };
+        attend(&self.cache, table, kv_head, positions, tile, state, scratch);
     }
 }
 
@@ -58,18 +65,35 @@ pub(crate) fn run<T: CacheElem>(
     out
 }
 
-/// One item per (token, KV head); its `group` output heads are contiguous in `out`.
+/// One item per (query tile, KV head): up to [`Q_TILE`] consecutive tokens of one
+/// sequence share every K/V row they read. Each item returns its `[tokens, group,
+/// head_dim]` output, scattered into `out` afterwards.
 fn run_direct<T: CacheElem>(inputs: &Inputs<'_, T>, out: &mut [f32]) {
     let (g, d, kvh) = (inputs.dims.group(), inputs.dims.head_dim, inputs.dims.num_kv_heads);
-    out.par_chunks_mut(g * d).enumerate().for_each_init(
-        || (GroupState::new(g, d), Scratch::new(g, d)),
-        |(state, scratch), (item, out)| {
-            let (token, kv_head) = (item / kvh, item % kvh);
-            let ctx_len = inputs.tokens[token].ctx_len;
-            inputs.attend_item(token, kv_head, 0..ctx_len, state, scratch);
-            state.write_normalized(out);
-        },
-    );
+    let tiles = query_tiles(&inputs.tokens, Q_TILE);
+    let parts: Vec<Vec<f32>> = (0..tiles.len() * kvh)
+        .into_par_iter()
+        .map_init(
+            || Scratch::new(Q_TILE * g, d),
+            |scratch, item| {
+                let (tile, kv_head) = (&tiles[item / kvh], item % kvh);
+                let mut state = GroupState::new(tile.len() * g, d);
+                let ctx_end = inputs.tokens[tile.end - 1].ctx_len;
+                inputs.attend_item(tile.clone(), kv_head, 0..ctx_end, &mut state, scratch);
+                let mut part = vec![0f32; tile.len() * g * d];
+                state.write_normalized(&mut part);
+                part
+            },
+        )
+        .collect();
+    let row = inputs.dims.num_heads * d;
+    for (item, part) in parts.iter().enumerate() {
+        let (tile, kv_head) = (&tiles[item / kvh], item % kvh);
+        for (token, src) in tile.clone().zip(part.chunks_exact(g * d)) {
+            let at = token * row + kv_head * g * d;
+            out[at..at + g * d].copy_from_slice(src);
+        }
+    }
 }
 
 /// Partial states per (token, KV head, partition), then one merge per token.
@@ -82,7 +106,7 @@ fn run_split<T: CacheElem>(inputs: &Inputs<'_, T>, partition_len: usize, out: &m
             || Scratch::new(g, d),
             |scratch, item| {
                 let mut state = GroupState::new(g, d);
-                inputs.attend_item(item.token, item.kv_head, item.positions.clone(), &mut state, scratch);
+                inputs.attend_item(item.token..item.token + 1, item.kv_head, item.positions.clone(), &mut state, scratch);
                 state
             },
         )

@@ -1,6 +1,7 @@
-//! The inner loops: online-softmax attention of one GQA group of query heads over a
-//! range of context positions read through a block table (Dao et al. 2022,
-//! "FlashAttention", Algorithm 1, with one query row per head).
+//! The inner loops: online-softmax attention of a tile of query rows (the GQA group
+//! of query heads of one KV head, for one or more consecutive tokens of a sequence)
+//! over a range of context positions read through a block table (Dao et al. 2022,
+//! "FlashAttention", Algorithm 1; query tiles as in FlashAttention-2).
 //!
 //! Positions are processed in chunks of at most [`CHUNK`] that never cross a cache
 //! block. Per chunk and query head: scores `s_p = q·k_p` (q pre-scaled), chunk max,
@@ -33,8 +34,8 @@ impl<T> CacheView<'_, T> {
     }
 }
 
-/// Running softmax state of `group` query heads: max `m`, sum `l`, unnormalized
-/// output `acc` (`[group, head_dim]`).
+/// Running softmax state of a tile's query rows: max `m`, sum `l`, unnormalized
+/// output `acc` (`[rows, head_dim]`).
 #[derive(Debug, Clone)]
 pub(crate) struct GroupState {
     pub m: Vec<f32>,
@@ -43,8 +44,8 @@ pub(crate) struct GroupState {
 }
 
 impl GroupState {
-    pub fn new(group: usize, head_dim: usize) -> Self {
-        Self { m: vec![f32::NEG_INFINITY; group], l: vec![0.0; group], acc: vec![0.0; group * head_dim] }
+    pub fn new(rows: usize, head_dim: usize) -> Self {
+        Self { m: vec![f32::NEG_INFINITY; rows], l: vec![0.0; rows], acc: vec![0.0; rows * head_dim] }
     }
 
     pub fn reset(&mut self) {
@@ -67,69 +68,103 @@ impl GroupState {
 
 /// Per-thread buffers reused across work items.
 pub(crate) struct Scratch {
-    /// The group's query rows times the softmax scale, `[group, head_dim]`.
+    /// The tile's query rows times the softmax scale, `[rows, head_dim]`.
     pub q: Vec<f32>,
-    /// Scores then weights of the current chunk, `[group, CHUNK]`.
+    /// Scores then weights of the current chunk, `[rows, CHUNK]`.
     scores: Vec<f32>,
     /// One K or V row converted to f32 (unused for an f32 cache).
     row: Vec<f32>,
 }
 
 impl Scratch {
-    pub fn new(group: usize, head_dim: usize) -> Self {
-        Self { q: vec![0.0; group * head_dim], scores: vec![0.0; group * CHUNK], row: vec![0.0; head_dim] }
+    pub fn new(rows: usize, head_dim: usize) -> Self {
+        Self { q: vec![0.0; rows * head_dim], scores: vec![0.0; rows * CHUNK], row: vec![0.0; head_dim] }
     }
 
-    /// Loads the group's query rows (`[group, head_dim]`, contiguous in q) times `scale`.
-    pub fn load_q(&mut self, q_rows: &[f32], softmax_scale: f32) {
-        for (dst, src) in self.q.iter_mut().zip(q_rows) {
+    /// Loads query rows times `scale` at row `first` (`q_rows` holds whole rows).
+    pub fn load_q(&mut self, first: usize, q_rows: &[f32], softmax_scale: f32) {
+        let d = self.row.len();
+        for (dst, src) in self.q[first * d..].iter_mut().zip(q_rows) {
             *dst = src * softmax_scale;
         }
     }
 }
 
+/// The query rows of one work item: `tokens` consecutive new tokens of one sequence
+/// times the `group` query heads of one KV head, token-major (row `r` is token
+/// `r / group`). Token `i` attends to positions `0..ctx_first + i` (causal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct QueryTile {
+    pub group: usize,
+    /// Context length of the tile's first token.
+    pub ctx_first: usize,
+}
+
+impl QueryTile {
+    /// First row that attends to position `pos` (rows from there on all do).
+    #[inline]
+    fn first_row_seeing(&self, pos: usize, rows: usize) -> usize {
+        ((pos + 1).saturating_sub(self.ctx_first) * self.group).min(rows)
+    }
+}
+
 /// Folds positions `positions` of a sequence (block table `table`) for KV head
-/// `kv_head` into `state`, using the query rows in `scratch.q`.
+/// `kv_head` into `state`, for the tile's query rows in `scratch.q`. Each K/V row is
+/// read once for all rows of the tile (query tiling as in FlashAttention-2, Dao 2023),
+/// so a prefill streams the context once per tile instead of once per token.
 pub(crate) fn attend<T: CacheElem>(
     cache: &CacheView<'_, T>,
     table: &[u32],
     kv_head: usize,
     positions: Range<usize>,
+    tile: QueryTile,
     state: &mut GroupState,
     scratch: &mut Scratch,
 ) {
     let bs = cache.block_size;
+    let rows = state.m.len();
+    // The last row's token sees the most; nothing past its context is read.
+    let end = positions.end.min(tile.ctx_first + rows.div_ceil(tile.group).saturating_sub(1));
     let mut pos = positions.start;
-    while pos < positions.end {
+    while pos < end {
         let offset = pos % bs;
-        let n = (bs - offset).min(CHUNK).min(positions.end - pos);
+        let n = (bs - offset).min(CHUNK).min(end - pos);
         let first_row = cache.row_start(table[pos / bs], offset, kv_head);
-        attend_chunk(cache, first_row, n, state, scratch);
+        attend_chunk(cache, first_row, pos, n, tile, state, scratch);
         pos += n;
     }
 }
 
-/// One chunk of `n` consecutive slots of one block, whose first K/V row starts at
-/// `first_row`; rows of consecutive slots are `num_kv_heads * head_dim` apart.
+/// One chunk of `n` consecutive slots of one block (positions `pos..pos + n`), whose
+/// first K/V row starts at `first_row`; rows of consecutive slots are
+/// `num_kv_heads * head_dim` apart. Rows that do not see a position skip it.
 fn attend_chunk<T: CacheElem>(
     cache: &CacheView<'_, T>,
     first_row: usize,
+    pos: usize,
     n: usize,
+    tile: QueryTile,
     state: &mut GroupState,
     scratch: &mut Scratch,
 ) {
     let d = cache.head_dim;
+    let rows = state.m.len();
     let stride = cache.num_kv_heads * d;
     let Scratch { q, scores, row } = scratch;
     for p in 0..n {
+        let from = tile.first_row_seeing(pos + p, rows);
         let start = first_row + p * stride;
         let k = T::row_f32(&cache.k[start..start + d], row);
-        for (qi, q) in q.chunks_exact(d).enumerate() {
+        for (qi, q) in q.chunks_exact(d).enumerate().take(rows).skip(from) {
             scores[qi * CHUNK + p] = dot(q, k);
         }
     }
     for (qi, acc) in state.acc.chunks_exact_mut(d).enumerate() {
-        let s = &mut scores[qi * CHUNK..qi * CHUNK + n];
+        let visible = (tile.ctx_first + qi / tile.group).saturating_sub(pos).min(n);
+        if visible == 0 {
+            continue;
+        }
+        let s = &mut scores[qi * CHUNK..qi * CHUNK + visible];
         let m_new = s.iter().fold(state.m[qi], |m, &x| m.max(x));
         let sum = exp_shifted(s, m_new);
         if state.m[qi] != m_new {
@@ -141,9 +176,10 @@ fn attend_chunk<T: CacheElem>(
         state.l[qi] += sum;
     }
     for p in 0..n {
+        let from = tile.first_row_seeing(pos + p, rows);
         let start = first_row + p * stride;
         let v = T::row_f32(&cache.v[start..start + d], row);
-        for (qi, acc) in state.acc.chunks_exact_mut(d).enumerate() {
+        for (qi, acc) in state.acc.chunks_exact_mut(d).enumerate().skip(from) {
             axpy(acc, scores[qi * CHUNK + p], v);
         }
     }

@@ -1,12 +1,13 @@
 //! How one `paged_attention` call is cut into parallel work items.
 //!
-//! The unit of work is one query token and one KV head: the `group` query heads that
-//! share that KV head are computed together, so each K/V row is read (and converted
-//! from f16/bf16) once per group instead of once per query head. That gives
-//! `num_tokens * num_kv_heads` items, plenty for a prefill. A decode batch may have
-//! fewer items than threads (one sequence, 2 KV heads: 2 items), so then each token's
-//! context is also split into partitions of whole blocks, each computed separately
-//! and merged afterwards (the split-K of flash-decoding, Dao et al. 2023).
+//! The unit of work is a query tile and one KV head: up to [`Q_TILE`] consecutive new
+//! tokens of one sequence times the `group` query heads that share that KV head, so
+//! each K/V row is read (and converted from f16/bf16) once per tile instead of once
+//! per query head and token. A prefill chunk gives plenty of items. A decode batch
+//! (tiles of one token) may have fewer items than threads (one sequence, 2 KV heads:
+//! 2 items), so then each token's context is also split into partitions of whole
+//! blocks, each computed separately and merged afterwards (the split-K of
+//! flash-decoding, Dao et al. 2023).
 
 use std::ops::Range;
 
@@ -43,10 +44,30 @@ pub(crate) fn token_contexts(meta: &AttentionMetadata) -> Vec<TokenCtx> {
     tokens
 }
 
+/// Most consecutive tokens of one sequence in one query tile: with a GQA group of up
+/// to 8 heads and head_dim 128, a tile's queries, accumulators and scores stay
+/// within 256 KiB (L2); at SmolLM2's shape (group 3, head_dim 64) within 32 KiB (L1).
+pub(crate) const Q_TILE: usize = 8;
+
+/// Cuts the tokens into runs of at most `max` consecutive tokens of one sequence.
+/// Decode tokens are tiles of one; a prefill chunk of `n` tokens gives `n / max` tiles
+/// and a remainder.
+pub(crate) fn query_tiles(tokens: &[TokenCtx], max: usize) -> Vec<Range<usize>> {
+    let mut tiles = Vec::new();
+    let mut start = 0;
+    for i in 1..=tokens.len() {
+        if i == tokens.len() || tokens[i].seq != tokens[start].seq || i - start == max {
+            tiles.push(start..i);
+            start = i;
+        }
+    }
+    tiles
+}
+
 /// How the call is parallelized.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Schedule {
-    /// One item per (token, KV head), writing its output directly.
+    /// One item per (query tile, KV head).
     Direct,
     /// Contexts cut into partitions of `partition_len` positions (a multiple of the
     /// block size), merged per (token, head) afterwards.
@@ -135,6 +156,16 @@ mod tests {
         };
         assert_eq!(partition_len % 16, 0);
         assert!((MIN_PARTITION_LEN..4000).contains(&partition_len));
+    }
+
+    #[test]
+    fn query_tiles_are_runs_of_one_sequence_cut_at_the_maximum() {
+        let ctx = |seq, ctx_len| TokenCtx { seq, ctx_len };
+        // seq 0: a decode; seq 1: a 5-token prefill chunk; seq 2: a decode.
+        let tokens = [ctx(0, 9), ctx(1, 3), ctx(1, 4), ctx(1, 5), ctx(1, 6), ctx(1, 7), ctx(2, 1)];
+        assert_eq!(query_tiles(&tokens, 2), vec![0..1, 1..3, 3..5, 5..6, 6..7]);
+        assert_eq!(query_tiles(&tokens, 8), vec![0..1, 1..6, 6..7]);
+        assert!(query_tiles(&[], 8).is_empty());
     }
 
     #[test]

@@ -104,6 +104,20 @@ pub struct ServeArgs {
     pub default_chat_template_kwargs: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
+impl ServeArgs {
+    /// Errors naming the flag when a scheduler limit is 0 (checked before the model loads).
+    pub fn check_limits(&self) -> anyhow::Result<()> {
+        for (flag, value) in [
+            ("--block-size", self.block_size),
+            ("--max-num-seqs", self.max_num_seqs),
+            ("--max-num-batched-tokens", self.max_num_batched_tokens),
+        ] {
+            anyhow::ensure!(value > 0, "{flag} must be at least 1");
+        }
+        Ok(())
+    }
+}
+
 /// `--scheduling-policy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SchedulingPolicyArg {
@@ -160,6 +174,17 @@ mod tests {
         match Cli::try_parse_from(argv).unwrap().command {
             Command::Serve(a) => a,
         }
+    }
+
+    #[test]
+    fn zero_scheduler_limits_are_errors_naming_the_flag() {
+        assert!(serve(&[]).check_limits().is_ok());
+        for flag in ["--block-size", "--max-num-seqs", "--max-num-batched-tokens"] {
+            let err = serve(&[flag, "0"]).check_limits().unwrap_err().to_string();
+            assert_eq!(err, format!("{flag} must be at least 1"));
+        }
+        assert!(!serve(&[]).no_enable_chunked_prefill);
+        assert!(serve(&["--no-enable-chunked-prefill"]).no_enable_chunked_prefill);
     }
 
     #[test]

@@ -52,6 +52,7 @@ fn kv_dtype(flag: KvCacheDtype, device: &Device) -> DType {
 /// Errors: MODEL cannot be resolved or loaded, `--max-model-len` exceeds the model's
 /// window, or the KV cache cannot hold one full-length sequence.
 pub fn load(args: &ServeArgs) -> anyhow::Result<LoadedServer> {
+    args.check_limits()?;
     let (source, stem) = model_source::resolve(args.model.as_deref())?;
     let device = device()?;
     tracing::info!(path = %source.path().display(), "loading model");
@@ -75,7 +76,7 @@ pub fn load(args: &ServeArgs) -> anyhow::Result<LoadedServer> {
         args.block_size,
         dtype,
     );
-    if args.block_size == 0 || num_blocks * args.block_size < max_model_len {
+    if num_blocks * args.block_size < max_model_len {
         bail!(
             "a KV cache of {} holds {} blocks of {} tokens ({} tokens), less than --max-model-len {}: \
              raise --kv-cache-memory or lower --max-model-len",

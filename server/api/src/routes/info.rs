@@ -1,11 +1,12 @@
 //! Small GET routes: `/health`, `/ready`, `/version`, `/metrics`, `/v1/models`.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::header;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
+use crate::error::ApiError;
 use crate::state::SharedState;
 
 /// Liveness: 200 once the listener is open (which is after the model loaded).
@@ -30,14 +31,24 @@ pub async fn metrics(State(state): State<SharedState>) -> impl IntoResponse {
 
 /// OpenAI's model list: the one served model.
 pub async fn models(State(state): State<SharedState>) -> Json<Value> {
-    Json(json!({
-        "object": "list",
-        "data": [{
-            "id": state.model_name,
-            "object": "model",
-            "created": state.created,
-            "owned_by": "ponder",
-            "max_model_len": state.max_model_len,
-        }],
-    }))
+    Json(json!({ "object": "list", "data": [model_card(&state)] }))
+}
+
+/// `GET /v1/models/{model}` (OpenAI's retrieve): the served model's card, or a 404
+/// `model_not_found` for any other id. The id may contain `/` (`Qwen/Qwen3-0.6B`).
+pub async fn model(State(state): State<SharedState>, Path(id): Path<String>) -> Response {
+    if id != state.model_name {
+        return ApiError::model_not_found(&id).into_response();
+    }
+    Json(model_card(&state)).into_response()
+}
+
+fn model_card(state: &SharedState) -> Value {
+    json!({
+        "id": state.model_name,
+        "object": "model",
+        "created": state.created,
+        "owned_by": "ponder",
+        "max_model_len": state.max_model_len,
+    })
 }
