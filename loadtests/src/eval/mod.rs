@@ -108,7 +108,10 @@ struct Job {
 
 /// Runs every sample of `problems` against the server and builds the report.
 async fn evaluate(args: &EvalArgs, problems: &[Problem]) -> anyhow::Result<Report> {
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(args.timeout_s)).build()?;
+    // A fresh connection per request: llama.cpp's server closes idle keep-alive
+    // connections, and a pooled one that is already closed fails the next request.
+    let client =
+        reqwest::Client::builder().timeout(Duration::from_secs(args.timeout_s)).pool_max_idle_per_host(0).build()?;
     let url = format!("{}/chat/completions", args.base_url.trim_end_matches('/'));
     let sampling = Sampling {
         model: args.model.clone(),
