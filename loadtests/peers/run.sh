@@ -28,6 +28,7 @@ cargo build --release -q -p ponder -p ponder-bench
 bench=target/release/ponder-bench
 
 declare -A port=([ponder]=8101 [mistralrs]=8102 [llama]=8103)
+declare -A name=([ponder]=smollm2 [mistralrs]=default [llama]=smollm2)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
 
@@ -37,8 +38,10 @@ start() { # name
       target/release/ponder serve "$model" --port "${port[ponder]}" --served-model-name smollm2 \
         --max-num-seqs 64 ;;
     mistralrs)
-      "$PEERS_DIR/bin/mistralrs" serve -p "${port[mistralrs]}" --max-seqs 64 \
-        -m "$(dirname "$model")" -f "$(basename "$model")" ;;
+      # Serves the file under the model name "default"; no hub access needed.
+      HF_HUB_OFFLINE=1 "$PEERS_DIR/bin/mistralrs" serve --format gguf --cpu \
+        -m "$(dirname "$model")" -f "$(basename "$model")" \
+        -p "${port[mistralrs]}" --host 127.0.0.1 --max-seqs 64 ;;
     llama)
       # 64 slots of 512 tokens each, continuous batching.
       "$PEERS_DIR/bin/llama-server" -m "$model" --port "${port[llama]}" --host 127.0.0.1 \
@@ -70,9 +73,9 @@ for c in ${CONCURRENCY//,/ }; do
   for s in $servers; do
     echo "== $s, concurrency $c, $n requests" >&2
     # One warm-up request first (not measured), then the measured load.
-    "$bench" load --base-url "http://127.0.0.1:${port[$s]}/v1" --model smollm2 \
+    "$bench" load --base-url "http://127.0.0.1:${port[$s]}/v1" --model "${name[$s]}" \
       --num-prompts 1 --input-len "$INPUT_LEN" --output-len 8 --seed 999 >/dev/null
-    "$bench" load --base-url "http://127.0.0.1:${port[$s]}/v1" --model smollm2 \
+    "$bench" load --base-url "http://127.0.0.1:${port[$s]}/v1" --model "${name[$s]}" \
       --input-len "$INPUT_LEN" --output-len "$OUTPUT_LEN" --ignore-eos \
       --max-concurrency "$c" --num-prompts "$n" --seed "$c" \
       --output-json "$OUT/$s-c$c.json" >"$OUT/$s-c$c.txt"
