@@ -32,19 +32,19 @@ declare -A name=([ponder]=smollm2 [mistralrs]=default [llama]=smollm2)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
 
-start() { # name
+start() { # name; `exec` makes $! the server itself, which the EXIT trap stops
   case $1 in
     ponder)
-      target/release/ponder serve "$model" --port "${port[ponder]}" --served-model-name smollm2 \
+      exec target/release/ponder serve "$model" --port "${port[ponder]}" --served-model-name smollm2 \
         --max-num-seqs 64 ;;
     mistralrs)
       # Serves the file under the model name "default"; no hub access needed.
-      HF_HUB_OFFLINE=1 "$PEERS_DIR/bin/mistralrs" serve --format gguf --cpu \
+      HF_HUB_OFFLINE=1 exec "$PEERS_DIR/bin/mistralrs" serve --format gguf --cpu \
         -m "$(dirname "$model")" -f "$(basename "$model")" \
         -p "${port[mistralrs]}" --host 127.0.0.1 --max-seqs 64 ;;
     llama)
       # 64 slots of 512 tokens each, continuous batching.
-      "$PEERS_DIR/bin/llama-server" -m "$model" --port "${port[llama]}" --host 127.0.0.1 \
+      exec "$PEERS_DIR/bin/llama-server" -m "$model" --port "${port[llama]}" --host 127.0.0.1 \
         -np 64 -cb -c $((64 * 512)) -t "$THREADS" -tb "$THREADS" -ngl 0 --alias smollm2 ;;
   esac >"$OUT/$1.log" 2>&1 &
   pids+=($!)
