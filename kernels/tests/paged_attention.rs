@@ -67,9 +67,10 @@ const MIXED_BATCH: [Seq; 7] = [
 ];
 
 #[test]
-fn a_mixed_batch_matches_the_reference_for_gqa_ratios_1_2_7_and_head_dims_64_128() {
+fn a_mixed_batch_matches_the_reference_for_gqa_ratios_1_2_7_and_head_dims_40_64_128() {
+    // Head dims that are and are not a multiple of the kernel's 16-wide panels.
     for (num_heads, num_kv_heads) in [(4, 4), (8, 4), (14, 2)] {
-        for head_dim in [64, 128] {
+        for head_dim in [40, 64, 128] {
             let heads = Heads { num_heads, num_kv_heads, head_dim };
             let what = format!("{num_heads} heads / {num_kv_heads} kv heads, head_dim {head_dim}");
             check_f32(heads, 16, &MIXED_BATCH, num_heads as u64 * 1000 + head_dim as u64, &what);

@@ -74,11 +74,21 @@ pub(crate) struct Scratch {
     scores: Vec<f32>,
     /// One K or V row converted to f32 (unused for an f32 cache).
     row: Vec<f32>,
+    /// A panel of K transposed, `[head_dim, W]` (tiles of many rows only).
+    kt: Vec<f32>,
+    /// The chunk's V rows in f32, `[CHUNK, head_dim]` (tiles of many rows only).
+    vp: Vec<f32>,
 }
 
 impl Scratch {
     pub fn new(rows: usize, head_dim: usize) -> Self {
-        Self { q: vec![0.0; rows * head_dim], scores: vec![0.0; rows * CHUNK], row: vec![0.0; head_dim] }
+        Self {
+            q: vec![0.0; rows * head_dim],
+            scores: vec![0.0; rows * CHUNK],
+            row: vec![0.0; head_dim],
+            kt: vec![0.0; head_dim * W],
+            vp: vec![0.0; CHUNK * head_dim],
+        }
     }
 
     /// Loads query rows times `scale` at row `first` (`q_rows` holds whole rows).
@@ -137,7 +147,7 @@ pub(crate) fn attend<T: CacheElem>(
 
 /// One chunk of `n` consecutive slots of one block (positions `pos..pos + n`), whose
 /// first K/V row starts at `first_row`; rows of consecutive slots are
-/// `num_kv_heads * head_dim` apart. Rows that do not see a position skip it.
+/// `num_kv_heads * head_dim` apart. Rows that do not see a position give it weight 0.
 fn attend_chunk<T: CacheElem>(
     cache: &CacheView<'_, T>,
     first_row: usize,
@@ -150,17 +160,36 @@ fn attend_chunk<T: CacheElem>(
     let d = cache.head_dim;
     let rows = state.m.len();
     let stride = cache.num_kv_heads * d;
-    let Scratch { q, scores, row } = scratch;
-    for p in 0..n {
-        let from = tile.first_row_seeing(pos + p, rows);
-        let start = first_row + p * stride;
-        let k = T::row_f32(&cache.k[start..start + d], row);
-        for (qi, q) in q.chunks_exact(d).enumerate().take(rows).skip(from) {
-            scores[qi * CHUNK + p] = dot(q, k);
+    let Scratch { q, scores, row, kt, vp } = scratch;
+    if rows >= TILED_MIN_ROWS {
+        // Many rows: K^T of W positions at a time, then register-blocked products.
+        for col0 in (0..n).step_by(W) {
+            for p in col0..n.min(col0 + W) {
+                let start = first_row + p * stride;
+                let k = T::row_f32(&cache.k[start..start + d], row);
+                for (j, &kj) in k.iter().enumerate() {
+                    kt[j * W + p - col0] = kj;
+                }
+            }
+            qk_columns(&q[..rows * d], d, kt, scores, col0);
+        }
+    } else {
+        for p in 0..n {
+            let from = tile.first_row_seeing(pos + p, rows);
+            let start = first_row + p * stride;
+            let k = T::row_f32(&cache.k[start..start + d], row);
+            for (qi, q) in q.chunks_exact(d).enumerate().take(rows).skip(from) {
+                scores[qi * CHUNK + p] = dot(q, k);
+            }
         }
     }
+    let tiled = rows >= TILED_MIN_ROWS && d % W == 0;
     for (qi, acc) in state.acc.chunks_exact_mut(d).enumerate() {
         let visible = (tile.ctx_first + qi / tile.group).saturating_sub(pos).min(n);
+        if tiled {
+            // Weight 0 for positions the row does not see (the tiled PV reads them all).
+            scores[qi * CHUNK + visible..qi * CHUNK + n].fill(0.0);
+        }
         if visible == 0 {
             continue;
         }
@@ -175,6 +204,14 @@ fn attend_chunk<T: CacheElem>(
         }
         state.l[qi] += sum;
     }
+    if tiled {
+        for p in 0..n {
+            let start = first_row + p * stride;
+            vp[p * d..(p + 1) * d].copy_from_slice(T::row_f32(&cache.v[start..start + d], row));
+        }
+        pv_columns(scores, n, &vp[..n * d], d, &mut state.acc);
+        return;
+    }
     for p in 0..n {
         let from = tile.first_row_seeing(pos + p, rows);
         let start = first_row + p * stride;
@@ -182,6 +219,93 @@ fn attend_chunk<T: CacheElem>(
         for (qi, acc) in state.acc.chunks_exact_mut(d).enumerate().skip(from) {
             axpy(acc, scores[qi * CHUNK + p], v);
         }
+    }
+}
+
+/// `acc_r += Σ_p scores[r * CHUNK + p] · v_p` for every row `r` of `acc` (`[rows, d]`,
+/// `d % W == 0`) and the `n` rows of `vp` (`[n, d]`): `W` output columns of four rows
+/// at a time stay in registers across all positions (no load/store of `acc` per
+/// position, as an axpy per position would do).
+fn pv_columns(scores: &[f32], n: usize, vp: &[f32], d: usize, acc: &mut [f32]) {
+    let rows = acc.len() / d;
+    for c0 in (0..d).step_by(W) {
+        let mut r = 0;
+        while r + 4 <= rows {
+            let mut a: [[f32; W]; 4] = std::array::from_fn(|i| load_w(&acc[(r + i) * d + c0..]));
+            for p in 0..n {
+                let v = load_w(&vp[p * d + c0..]);
+                let w: [f32; 4] = std::array::from_fn(|i| scores[(r + i) * CHUNK + p]);
+                for i in 0..4 {
+                    for c in 0..W {
+                        a[i][c] = w[i].mul_add(v[c], a[i][c]);
+                    }
+                }
+            }
+            for (i, a) in a.iter().enumerate() {
+                acc[(r + i) * d + c0..(r + i) * d + c0 + W].copy_from_slice(a);
+            }
+            r += 4;
+        }
+        for r in r..rows {
+            let mut a = load_w(&acc[r * d + c0..]);
+            for p in 0..n {
+                let (v, w) = (load_w(&vp[p * d + c0..]), scores[r * CHUNK + p]);
+                for c in 0..W {
+                    a[c] = w.mul_add(v[c], a[c]);
+                }
+            }
+            acc[r * d + c0..r * d + c0 + W].copy_from_slice(&a);
+        }
+    }
+}
+
+/// The first `W` values of `s` as an array (one bounds check, then register loads).
+#[inline(always)]
+fn load_w(s: &[f32]) -> [f32; W] {
+    s[..W].try_into().expect("W values")
+}
+
+/// From this many query rows on (a prefill tile), scores come from a transposed K panel
+/// ([`qk_columns`]) and the weighted V sum from register-blocked columns
+/// ([`pv_columns`], when `head_dim % W == 0`); fewer rows (decode) use [`dot`] and
+/// [`axpy`] per position.
+const TILED_MIN_ROWS: usize = 8;
+/// Positions per transposed K panel (two AVX2 registers of scores per row).
+const W: usize = 16;
+
+/// `scores[r * CHUNK + col0 + c] = q_r · k_c` for every row `r` of `q` (`[rows, d]`)
+/// and the `W` positions of `kt` (K transposed, `[d, W]`; columns past the chunk hold
+/// stale values whose scores are never read). Four rows at a time keep 8 independent
+/// accumulator registers busy, with no horizontal reduction per score.
+fn qk_columns(q: &[f32], d: usize, kt: &[f32], scores: &mut [f32], col0: usize) {
+    let rows = q.len() / d;
+    let mut r = 0;
+    while r + 4 <= rows {
+        let mut acc = [[0f32; W]; 4];
+        for (j, k) in kt.chunks_exact(W).take(d).enumerate() {
+            for (i, acc) in acc.iter_mut().enumerate() {
+                let qv = q[(r + i) * d + j];
+                for c in 0..W {
+                    acc[c] = qv.mul_add(k[c], acc[c]);
+                }
+            }
+        }
+        for (i, acc) in acc.iter().enumerate() {
+            let at = (r + i) * CHUNK + col0;
+            scores[at..at + W].copy_from_slice(acc);
+        }
+        r += 4;
+    }
+    for r in r..rows {
+        let mut acc = [0f32; W];
+        for (j, k) in kt.chunks_exact(W).take(d).enumerate() {
+            let qv = q[r * d + j];
+            for c in 0..W {
+                acc[c] = qv.mul_add(k[c], acc[c]);
+            }
+        }
+        let at = r * CHUNK + col0;
+        scores[at..at + W].copy_from_slice(&acc);
     }
 }
 
