@@ -183,7 +183,7 @@ fn attend_chunk<T: CacheElem>(
             }
         }
     }
-    let tiled = rows >= TILED_MIN_ROWS && d % W == 0;
+    let tiled = rows >= TILED_MIN_ROWS && d.is_multiple_of(W);
     for (qi, acc) in state.acc.chunks_exact_mut(d).enumerate() {
         let visible = (tile.ctx_first + qi / tile.group).saturating_sub(pos).min(n);
         if tiled {
