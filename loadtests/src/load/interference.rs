@@ -5,8 +5,8 @@
 //! prompt tokens and `--long-prompt-max-tokens` output tokens, `--long-prompt-at` s
 //! after the run starts. It bypasses `--max-concurrency` and is not one of the run's
 //! samples: it counts in no throughput, token total or latency summary, and the run's
-//! duration ends with its last sample (the run still waits for the long prompt, sent
-//! even when every sample is done, in which case no gap falls in its window). Its prompt is
+//! duration ends with its last sample. When the load ends before `--long-prompt-at`,
+//! the long prompt is not sent (the report says so) rather than waited for. Its prompt is
 //! drawn afresh for every run of a sweep (seeded by `--seed` and the run's index), so
 //! a prefix cache never serves it from an earlier run.
 //!
@@ -61,8 +61,8 @@ impl LongPrompt {
     /// or a negative or non-finite `--long-prompt-at`.
     pub fn from_args(args: &LoadArgs) -> anyhow::Result<Option<Self>> {
         let Some(len) = args.long_prompt_len else { return Ok(None) };
-        let positive = len > 0 && args.long_prompt_max_tokens > 0;
-        anyhow::ensure!(positive, "--long-prompt-len and --long-prompt-max-tokens must be at least 1");
+        anyhow::ensure!(len > 0, "--long-prompt-len must be at least 1");
+        anyhow::ensure!(args.long_prompt_max_tokens > 0, "--long-prompt-max-tokens must be at least 1");
         anyhow::ensure!(
             args.long_prompt_at.is_finite() && args.long_prompt_at >= 0.0,
             "--long-prompt-at must be a non-negative number of seconds"
@@ -91,6 +91,18 @@ impl LongPrompt {
             });
             LongPromptOutcome { len: this.len, sent_at_s, result }
         })
+    }
+}
+
+impl LongPromptOutcome {
+    /// The outcome of a long prompt never sent because the run's load ended at
+    /// `ended_at_s`, before `--long-prompt-at` (its send time is then `at_s`).
+    pub fn not_sent(lp: &LongPrompt, ended_at_s: f64) -> Self {
+        let error = format!(
+            "not sent: the load ended at {ended_at_s:.2} s, before --long-prompt-at {:.2} s; lower --long-prompt-at",
+            lp.at_s
+        );
+        Self { len: lp.len, sent_at_s: lp.at_s, result: Err(error) }
     }
 }
 

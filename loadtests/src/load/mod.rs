@@ -128,8 +128,14 @@ async fn run_once(
     }
     outcome.duration_s = start.elapsed().as_secs_f64();
     progress.finish_and_clear();
-    if let Some(task) = long_task {
-        outcome.long_prompt = Some(task.await?);
+    if let (Some(task), Some((lp, _))) = (long_task, long_prompt) {
+        // A long prompt still waiting for its send time would measure nothing: drop it.
+        outcome.long_prompt = if outcome.duration_s < lp.at_s {
+            task.abort();
+            Some(interference::LongPromptOutcome::not_sent(&lp, outcome.duration_s))
+        } else {
+            Some(task.await?)
+        };
     }
     Ok(outcome)
 }

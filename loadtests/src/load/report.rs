@@ -99,6 +99,10 @@ fn print_long_prompt(lp: &LongPromptReport) {
     println!("{:<40}{tokens}, sent at {:.2} s, TTFT {ttft:.1} ms", "long prompt", lp.sent_at_s);
     let row = |name: &str, g: &GapSummary| {
         let s = &g.summary;
+        if s.count == 0 {
+            println!("{name:<40}no gaps (no other stream was producing tokens then)");
+            return;
+        }
         println!("{name:<40}mean {:.1}  median {:.1}  p99 {:.1}  max {:.1}  (n={})", s.mean, s.median, s.p99, g.max, s.count);
     };
     row("ITL while it prefilled (ms)", during);

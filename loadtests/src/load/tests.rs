@@ -262,12 +262,35 @@ async fn a_failed_long_prompt_is_reported_without_failing_the_run() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+#[tokio::test]
+async fn a_long_prompt_due_after_the_load_ended_is_not_sent_and_not_waited_for() {
+    let (base_url, seen) = start_mock().await;
+    let dir = temp_dir("long-prompt-late");
+    let json_path = dir.join("r.json");
+    let argv = [
+        "--base-url", &base_url, "--endpoint", "completions", "--num-prompts", "2", "--input-len", "16",
+        "--long-prompt-len", "50", "--long-prompt-at", "3600", "--output-json", json_path.to_str().unwrap(),
+    ];
+    // Waiting for the send time would take an hour: the timeout turns that into a failure.
+    tokio::time::timeout(Duration::from_secs(60), run(parse_args(&argv))).await.expect("did not wait").unwrap();
+    assert_eq!(seen.lock().unwrap().iter().filter(|b| prompt_words(b) == 50).count(), 0);
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    let lp = &report["runs"][0]["long_prompt"];
+    let error = lp["error"].as_str().unwrap();
+    assert!(error.starts_with("not sent: the load ended at") && error.contains("--long-prompt-at 3600.00 s"), "{error}");
+    assert!(lp["ttft_ms"].is_null() && lp["itl_during_prefill_ms"].is_null());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn long_prompt_flags_are_validated() {
     let lp = |argv: &[&str]| interference::LongPrompt::from_args(&parse_args(argv));
     assert_eq!(lp(&[]).unwrap(), None);
     let given = lp(&["--long-prompt-len", "4000"]).unwrap().unwrap();
     assert_eq!((given.len, given.max_tokens, given.at_s), (4000, 8, 5.0));
+    let message = |argv: &[&str]| lp(argv).unwrap_err().to_string();
+    assert_eq!(message(&["--long-prompt-len", "0"]), "--long-prompt-len must be at least 1");
+    assert_eq!(message(&["--long-prompt-len", "9", "--long-prompt-max-tokens", "0"]), "--long-prompt-max-tokens must be at least 1");
     for bad in [
         &["--long-prompt-len", "0"][..],
         &["--long-prompt-len", "9", "--long-prompt-max-tokens", "0"],
