@@ -9,6 +9,7 @@
 //! pass@1 and cons@k as DeepSeek-R1's paper does, with reasoning and answer lengths.
 
 mod eval;
+mod http;
 mod load;
 #[cfg(test)]
 mod mock_server;

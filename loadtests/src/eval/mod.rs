@@ -16,7 +16,7 @@ mod report;
 mod tests;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{bail, Context};
 use futures::StreamExt;
@@ -108,10 +108,7 @@ struct Job {
 
 /// Runs every sample of `problems` against the server and builds the report.
 async fn evaluate(args: &EvalArgs, problems: &[Problem]) -> anyhow::Result<Report> {
-    // A fresh connection per request: llama.cpp's server closes idle keep-alive
-    // connections, and a pooled one that is already closed fails the next request.
-    let client =
-        reqwest::Client::builder().timeout(Duration::from_secs(args.timeout_s)).pool_max_idle_per_host(0).build()?;
+    let client = crate::http::client(args.timeout_s)?;
     let url = format!("{}/chat/completions", args.base_url.trim_end_matches('/'));
     let sampling = Sampling {
         model: args.model.clone(),

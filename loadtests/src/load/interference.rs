@@ -94,18 +94,6 @@ impl LongPrompt {
     }
 }
 
-impl LongPromptOutcome {
-    /// The outcome of a long prompt never sent because the run's load ended at
-    /// `ended_at_s`, before `--long-prompt-at` (its send time is then `at_s`).
-    pub fn not_sent(lp: &LongPrompt, ended_at_s: f64) -> Self {
-        let error = format!(
-            "not sent: the load ended at {ended_at_s:.2} s, before --long-prompt-at {:.2} s; lower --long-prompt-at",
-            lp.at_s
-        );
-        Self { len: lp.len, sent_at_s: lp.at_s, result: Err(error) }
-    }
-}
-
 /// What the long-prompt request measured.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LongPromptTiming {
@@ -126,6 +114,16 @@ pub struct LongPromptOutcome {
 }
 
 impl LongPromptOutcome {
+    /// The outcome of a long prompt never sent because the run's load ended at
+    /// `ended_at_s`, before `--long-prompt-at` (its send time is then `at_s`).
+    pub fn not_sent(lp: &LongPrompt, ended_at_s: f64) -> Self {
+        let error = format!(
+            "not sent: the load ended at {ended_at_s:.2} s, before --long-prompt-at {:.2} s; lower --long-prompt-at",
+            lp.at_s
+        );
+        Self { len: lp.len, sent_at_s: lp.at_s, result: Err(error) }
+    }
+
     /// The report, splitting the gaps of `samples` (the run's other streams) at the
     /// prefill window; without gap summaries when the request failed.
     pub fn report(self, samples: &[SampleRecord]) -> LongPromptReport {

@@ -78,10 +78,7 @@ async fn run_once(
     limit: Option<usize>,
     long_prompt: Option<(LongPrompt, usize)>,
 ) -> anyhow::Result<RunOutcome> {
-    // A fresh connection per request: llama.cpp's server closes idle keep-alive
-    // connections, and a pooled one that is already closed fails the next request.
-    let client =
-        reqwest::Client::builder().timeout(Duration::from_secs(args.timeout_s)).pool_max_idle_per_host(0).build()?;
+    let client = crate::http::client(args.timeout_s)?;
     let route = match args.endpoint {
         args::Endpoint::Chat => "chat/completions",
         args::Endpoint::Completions => "completions",
