@@ -79,6 +79,19 @@ pub struct ServeArgs {
     /// Require `Authorization: Bearer <key>` on /v1 routes.
     #[arg(long, env = "PONDER_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
+    /// Enables the admin routes (`/update_weights_from_disk`, `/pause`, `/resume`,
+    /// `/abort_requests`, `/reset_prefix_cache`, ...) behind `Authorization: Bearer <key>`;
+    /// without it they are 404. Separate from `--api-key`.
+    #[arg(long, env = "PONDER_ADMIN_API_KEY", hide_env_values = true)]
+    pub admin_api_key: Option<String>,
+    /// Most requests waiting for their first step (queued, or held while paused); past
+    /// it a request gets a 429 with `Retry-After`. Default: 4 × `--max-num-seqs`.
+    #[arg(long)]
+    pub max_waiting_requests: Option<usize>,
+    /// Version name of the weights loaded at start-up (default: the model's folder or
+    /// file name); `/update_weights_from_disk` sets a new one.
+    #[arg(long)]
+    pub weight_version: Option<String>,
     /// Largest accepted request body.
     #[arg(long, default_value = "32MiB")]
     pub max_body_bytes: ByteSize,
@@ -114,7 +127,17 @@ impl ServeArgs {
         ] {
             anyhow::ensure!(value > 0, "{flag} must be at least 1");
         }
+        anyhow::ensure!(self.max_waiting_requests != Some(0), "--max-waiting-requests must be at least 1");
+        anyhow::ensure!(
+            self.admin_api_key.as_deref().is_none_or(|k| !k.trim().is_empty()),
+            "--admin-api-key must not be empty"
+        );
         Ok(())
+    }
+
+    /// `--max-waiting-requests`, or its default of 4 × `--max-num-seqs`.
+    pub fn max_waiting_requests(&self) -> usize {
+        self.max_waiting_requests.unwrap_or(self.max_num_seqs.saturating_mul(4))
     }
 }
 

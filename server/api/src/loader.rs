@@ -12,10 +12,10 @@ use ponder_models::tokenizer::TextTokenizer;
 use ponder_runner::{num_blocks_for_memory, GrammarCompiler, ModelRunner, RunnerConfig};
 
 use crate::cli::{KvCacheDtype, ServeArgs};
-use crate::engine::spawn_engine;
 use crate::metrics::Metrics;
 use crate::model_source::{self, ModelSource};
-use crate::state::AppState;
+use crate::state::{AppState, CheckpointTarget};
+use ponder_core::{spawn_engine, EngineConfig, EngineCore};
 use crate::thinking::BudgetSettings;
 
 /// A loaded model with its engine thread running, ready to serve.
@@ -58,6 +58,11 @@ pub fn load(args: &ServeArgs) -> anyhow::Result<LoadedServer> {
     tracing::info!(path = %source.path().display(), "loading model");
     let model = ponder_models::load_model(source.path(), &device)
         .with_context(|| format!("cannot load the model at {}", source.path().display()))?;
+    let checkpoint = CheckpointTarget {
+        format: ponder_models::model_format(source.path())?,
+        config: ponder_models::load_config(source.path())?,
+        device: device.clone(),
+    };
     let tokenizer = Arc::new(load_tokenizer(&source)?);
     let max_model_len = match args.max_model_len {
         Some(n) if n > model.max_model_len() => {
@@ -107,7 +112,9 @@ pub fn load(args: &ServeArgs) -> anyhow::Result<LoadedServer> {
         runner = runner.with_grammar_compiler(compiler.clone());
     }
     let metrics = Metrics::new().context("cannot register metrics")?;
-    let (engine, engine_thread) = spawn_engine(scheduler, Box::new(runner), metrics.clone())?;
+    let weight_version = args.weight_version.clone().unwrap_or_else(|| stem.clone());
+    let core_cfg = EngineConfig { weight_version, max_waiting_requests: args.max_waiting_requests() };
+    let (engine, engine_thread) = spawn_engine(EngineCore::new(scheduler, Box::new(runner), core_cfg))?;
     tracing::info!(num_blocks, max_model_len, ?dtype, "engine started");
     let thinking = BudgetSettings::new(&tokenizer, args.reasoning_effort_budgets, args.reasoning_budget_message.as_deref())
         .context("cannot tokenize the thinking tags or --reasoning-budget-message")?;
@@ -122,6 +129,9 @@ pub fn load(args: &ServeArgs) -> anyhow::Result<LoadedServer> {
         reasoning_field: args.reasoning_field,
         default_seed: args.seed,
         api_key: args.api_key.clone(),
+        admin_api_key: args.admin_api_key.clone(),
+        checkpoint,
+        weight_update_lock: tokio::sync::Mutex::new(()),
         max_body_bytes: usize::try_from(args.max_body_bytes.0).unwrap_or(usize::MAX),
         thinking,
         reasoning_parser: args.reasoning_parser,

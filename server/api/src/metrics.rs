@@ -1,10 +1,14 @@
 //! Prometheus metrics, named like vLLM's (`vllm:` → `ponder:`).
 //!
-//! Gauges are set by the engine thread after every step; counters and histograms are
-//! updated by the engine (tokens) and the request handlers (latencies). All are atomics
-//! inside `prometheus`: no lock is shared with the engine's scheduling state.
+//! The engine's gauges and counters are copied from its published `EngineStatus` when
+//! `/metrics` is scraped ([`Metrics::observe_engine`]); latency histograms are updated by
+//! the request handlers. All are atomics inside `prometheus`: no lock is shared with
+//! the engine's scheduling state.
 
-use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntGauge, Gauge, Registry, TextEncoder};
+use std::sync::{Arc, Mutex};
+
+use ponder_core::EngineStatus;
+use prometheus::{Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntGauge, Registry, TextEncoder};
 
 /// All server metrics, registered in their own registry.
 #[derive(Clone)]
@@ -32,6 +36,16 @@ pub struct Metrics {
     pub time_to_first_token_seconds: Histogram,
     /// Seconds from request arrival to its last token.
     pub e2e_request_latency_seconds: Histogram,
+    /// Weight swaps done (`/update_weights_from_disk`).
+    pub weight_updates_total: IntCounter,
+    /// Seconds per weight update, loading included.
+    pub weight_update_seconds: Histogram,
+    /// 1 while generation is paused.
+    pub is_paused: IntGauge,
+    /// Requests refused with a 429 because the waiting queue was full.
+    pub rejected_queue_full_total: IntCounter,
+    /// Serializes `observe_engine`, so two scrapes never add the same counter delta twice.
+    observe: Arc<Mutex<()>>,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0];
@@ -59,6 +73,17 @@ impl Metrics {
             e2e_request_latency_seconds: Histogram::with_opts(
                 HistogramOpts::new("ponder:e2e_request_latency_seconds", "End-to-end request latency.").buckets(LATENCY_BUCKETS.to_vec()),
             )?,
+            weight_updates_total: IntCounter::new("ponder:weight_updates_total", "Weight swaps done.")?,
+            weight_update_seconds: Histogram::with_opts(
+                HistogramOpts::new("ponder:weight_update_seconds", "Seconds per weight update, loading included.")
+                    .buckets(LATENCY_BUCKETS.to_vec()),
+            )?,
+            is_paused: IntGauge::new("ponder:is_paused", "1 while generation is paused.")?,
+            rejected_queue_full_total: IntCounter::new(
+                "ponder:request_rejected_queue_full_total",
+                "Requests refused because the waiting queue was full.",
+            )?,
+            observe: Arc::new(Mutex::new(())),
             registry,
         };
         m.registry.register(Box::new(m.num_requests_running.clone()))?;
@@ -72,7 +97,29 @@ impl Metrics {
         m.registry.register(Box::new(m.num_preemptions_total.clone()))?;
         m.registry.register(Box::new(m.time_to_first_token_seconds.clone()))?;
         m.registry.register(Box::new(m.e2e_request_latency_seconds.clone()))?;
+        m.registry.register(Box::new(m.weight_updates_total.clone()))?;
+        m.registry.register(Box::new(m.weight_update_seconds.clone()))?;
+        m.registry.register(Box::new(m.is_paused.clone()))?;
+        m.registry.register(Box::new(m.rejected_queue_full_total.clone()))?;
         Ok(m)
+    }
+
+    /// Copies the engine's gauges and cumulative counters from `status`.
+    pub fn observe_engine(&self, status: &EngineStatus) {
+        let _one_at_a_time = self.observe.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let catch_up = |counter: &IntCounter, total: u64| counter.inc_by(total.saturating_sub(counter.get()));
+        catch_up(&self.prompt_tokens_total, status.prompt_tokens);
+        catch_up(&self.generation_tokens_total, status.generation_tokens);
+        catch_up(&self.prompt_tokens_computed_total, status.scheduler.prompt_tokens_computed);
+        catch_up(&self.prefix_cache_queries_total, status.scheduler.prefix_cache_queries);
+        catch_up(&self.prefix_cache_hits_total, status.scheduler.prefix_cache_hits);
+        catch_up(&self.num_preemptions_total, status.scheduler.preemptions);
+        catch_up(&self.weight_updates_total, status.weight_updates);
+        catch_up(&self.rejected_queue_full_total, status.rejected_queue_full);
+        self.num_requests_running.set(status.num_running as i64);
+        self.num_requests_waiting.set((status.num_waiting + status.num_held) as i64);
+        self.kv_cache_usage_perc.set(status.kv_cache_usage);
+        self.is_paused.set(i64::from(status.paused.is_some()));
     }
 
     /// The Prometheus text exposition format of every metric.
@@ -101,5 +148,22 @@ mod tests {
         assert!(text.contains("ponder:num_requests_running 3"));
         assert!(text.contains("ponder:generation_tokens_total 7"));
         assert!(text.contains("ponder:num_requests_waiting 0"));
+    }
+
+    #[test]
+    fn engine_counters_catch_up_with_the_status_once_per_change() {
+        let m = Metrics::new().unwrap();
+        let mut status = EngineStatus::initial("v0".into());
+        status.generation_tokens = 10;
+        status.scheduler.prefix_cache_hits = 4;
+        status.weight_updates = 1;
+        status.paused = Some(ponder_core::PauseMode::Keep);
+        m.observe_engine(&status);
+        m.observe_engine(&status);
+        let text = m.render();
+        assert!(text.contains("ponder:generation_tokens_total 10"), "{text}");
+        assert!(text.contains("ponder:prefix_cache_hits_total 4"), "{text}");
+        assert!(text.contains("ponder:weight_updates_total 1"), "{text}");
+        assert!(text.contains("ponder:is_paused 1"), "{text}");
     }
 }

@@ -32,6 +32,12 @@ pub struct AppState {
     pub default_seed: Option<u64>,
     /// `--api-key`: when set, `/v1` routes need `Authorization: Bearer <key>`.
     pub api_key: Option<String>,
+    /// `--admin-api-key`: when set, the admin routes exist and need this bearer key.
+    pub admin_api_key: Option<String>,
+    /// What `/update_weights_from_disk` needs to load and check a new checkpoint.
+    pub checkpoint: CheckpointTarget,
+    /// Held while a checkpoint loads and swaps: one weight update at a time.
+    pub weight_update_lock: tokio::sync::Mutex<()>,
     /// `--max-body-bytes`.
     pub max_body_bytes: usize,
     /// Unix seconds at startup (`created` of the model object).
@@ -46,6 +52,13 @@ pub struct AppState {
     pub scheduling_policy: ponder_engine::SchedulingPolicy,
     /// Compiles `response_format` grammars (shared with the runner, which runs them).
     pub grammar: Option<Arc<GrammarCompiler>>,
+}
+
+/// The served model's format, shape and device: a new checkpoint must match them.
+pub struct CheckpointTarget {
+    pub format: ponder_models::ModelFormat,
+    pub config: ponder_models::ModelConfig,
+    pub device: candle_core::Device,
 }
 
 /// Handler state.

@@ -41,6 +41,9 @@ struct SeqBlocks {
     blocks: Vec<BlockId>,
     /// Leading blocks already in the prefix-cache index (or found there).
     num_cached_blocks: usize,
+    /// Set by `reset_prefix_cache` (new weights): some of these blocks hold K/V of the
+    /// old weights, so none of them may enter the index any more.
+    stale: bool,
 }
 
 /// Block tables of all sequences holding KV blocks.
@@ -153,7 +156,7 @@ impl KvCacheManager {
         if !self.enable_prefix_caching {
             return;
         }
-        let Some(table) = self.tables.get_mut(&seq.seq_id()) else { return };
+        let Some(table) = self.tables.get_mut(&seq.seq_id()).filter(|t| !t.stale) else { return };
         let full = (seq.num_computed_tokens() / self.block_size).min(table.blocks.len()).min(seq.block_hashes().len());
         let bs = self.block_size;
         for i in table.num_cached_blocks..full {
@@ -175,9 +178,14 @@ impl KvCacheManager {
         }
     }
 
-    /// Forgets every cached prefix (e.g. after a weight update).
+    /// Forgets every cached prefix (e.g. after a weight update). The blocks that
+    /// sequences hold now are never cached later either: their K/V came (at least in
+    /// part) from the old weights.
     pub fn reset_prefix_cache(&mut self) {
         self.pool.reset_prefix_cache();
+        for table in self.tables.values_mut() {
+            table.stale = true;
+        }
     }
 }
 

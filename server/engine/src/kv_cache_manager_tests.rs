@@ -139,3 +139,25 @@ fn reset_prefix_cache_ends_all_hits() {
     kv.reset_prefix_cache();
     assert_eq!(kv.get_computed_blocks(&seq(2, &[1, 2, 3, 4, 5])), ComputedBlocks::default());
 }
+
+#[test]
+fn blocks_held_across_a_reset_are_never_cached_later() {
+    let mut kv = manager(8, true);
+    // Block 0 of a 6-token prompt is computed before the reset, block 1 after it.
+    let mut a = seq(1, &[1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    kv.allocate_slots(&a, 6, &ComputedBlocks::default()).expect("blocks");
+    a.set_num_computed_tokens(2);
+    kv.cache_full_blocks(&a);
+    kv.reset_prefix_cache();
+    a.set_num_computed_tokens(9);
+    kv.allocate_slots(&a, 3, &ComputedBlocks::default()).expect("blocks");
+    kv.cache_full_blocks(&a);
+    let table = kv.block_table(SeqId(1)).to_vec();
+    assert!(table.iter().all(|&b| !kv.pool().is_cached(b)), "a stale table entered the index");
+    assert_eq!(kv.get_computed_blocks(&seq(2, &[1, 2, 3, 4, 5, 6, 7, 8, 9])), ComputedBlocks::default());
+    // A sequence that starts after the reset caches as usual.
+    kv.free(SeqId(1));
+    let mut b = seq(3, &[1, 2, 3, 4, 5]);
+    prefill(&mut kv, &mut b);
+    assert_eq!(kv.get_computed_blocks(&seq(4, &[1, 2, 3, 4, 5])).num_tokens, 4);
+}

@@ -242,6 +242,15 @@ impl Scheduler {
         self.waiting.len()
     }
 
+    /// Requests none of whose sequences is running yet (new ones, or every sequence
+    /// preempted): what bounded admission counts.
+    pub fn num_waiting_requests(&self) -> usize {
+        self.requests
+            .values()
+            .filter(|seqs| seqs.iter().all(|id| self.seqs.get(id).is_none_or(|s| s.status() == SeqStatus::Waiting)))
+            .count()
+    }
+
     /// Fraction of KV blocks in use, `0.0..=1.0`; 0 when idle.
     pub fn kv_cache_usage(&self) -> f64 {
         self.kv.usage()

@@ -43,4 +43,6 @@ pub enum RunnerError {
     Sampling { seq_id: SeqId, source: SamplerError },
     #[error("structured output of sequence {seq_id:?}: {message}")]
     Grammar { seq_id: SeqId, message: String },
+    #[error("the new weights do not fit the served model: {detail}")]
+    ModelMismatch { detail: String },
 }

@@ -125,6 +125,30 @@ impl ModelRunner {
         masks
     }
 
+    /// Replaces the model between two steps and returns the old one. The KV cache is
+    /// kept (the caller resets the prefix cache; blocks held by running sequences keep
+    /// the K/V the old weights wrote, as vLLM's partial rollouts do).
+    ///
+    /// Errors (the old model stays): `model` has another number of layers, K/V heads,
+    /// head dimension or vocabulary size, or lives on another device.
+    pub fn swap_model(&mut self, model: Box<dyn Model>) -> Result<Box<dyn Model>, RunnerError> {
+        let old = self.model.as_ref();
+        let shape = |m: &dyn Model| (m.num_layers(), m.num_kv_heads(), m.head_dim(), m.vocab_size());
+        if shape(model.as_ref()) != shape(old) {
+            return Err(RunnerError::ModelMismatch {
+                detail: format!(
+                    "(layers, kv heads, head dim, vocab) {:?} where the served model has {:?}",
+                    shape(model.as_ref()),
+                    shape(old)
+                ),
+            });
+        }
+        if !model.device().same_device(old.device()) {
+            return Err(RunnerError::ModelMismatch { detail: "the new weights are on another device".into() });
+        }
+        Ok(std::mem::replace(&mut self.model, model))
+    }
+
     /// Forward passes run since construction.
     pub fn forward_passes(&self) -> u64 {
         self.forward_passes

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use ponder_engine::{FinishReason as EngineFinish, SampledToken};
 use ponder_models::tokenizer::TextTokenizer;
 
-use crate::protocol::{ChunkDelta, FinishReason, TokenLogprob, TopLogprob};
+use crate::protocol::{ChunkDelta, FinishReason, TokenLogprob, TopLogprob, WeightSpan};
 use crate::text::{Deltas, TextPipeline, TextPipelineConfig};
 
 /// How a choice's text is produced.
@@ -39,6 +39,8 @@ pub struct Choice {
     pub finish: Option<FinishReason>,
     /// The engine reported this sequence finished (no abort needed for it).
     pub engine_finished: bool,
+    /// Which weights produced which of `token_ids` (one span unless a swap happened).
+    pub weight_versions: Vec<WeightSpan>,
 }
 
 impl Choice {
@@ -54,7 +56,38 @@ impl Choice {
             pending_logprobs: Vec::new(),
             finish: None,
             engine_finished: false,
+            weight_versions: Vec::new(),
         }
+    }
+
+    /// From the next token on, tokens come from `version` (a swap before this choice's
+    /// first token replaces the version rather than adding a span).
+    pub fn set_weight_version(&mut self, version: &Arc<str>) {
+        if self.finish.is_some() {
+            return;
+        }
+        let first_token_index = self.token_ids.len();
+        match self.weight_versions.last_mut() {
+            Some(last) if last.first_token_index == first_token_index => last.version = version.clone(),
+            _ => self.weight_versions.push(WeightSpan { version: version.clone(), first_token_index }),
+        }
+    }
+
+    /// The spans, when the choice spans a weight swap (else `None`).
+    pub fn spanned_weight_versions(&self) -> Option<Vec<WeightSpan>> {
+        (self.weight_versions.len() > 1).then(|| self.weight_versions.clone())
+    }
+
+    /// Ends the choice with `abort` (an operator aborted the request) and returns the
+    /// closing delta; `None` if it had ended already.
+    pub fn abort(&mut self) -> Option<ChunkDelta> {
+        if self.finish.is_some() {
+            return None;
+        }
+        self.engine_finished = true;
+        self.finish = Some(FinishReason::Abort);
+        let deltas = self.pipeline.finish();
+        Some(self.delta(deltas))
     }
 
     /// Takes one generated token (with the engine's finish reason, if it ended the
@@ -102,6 +135,7 @@ impl Choice {
             reasoning: (!reasoning.is_empty()).then_some(reasoning),
             content: (!content.is_empty()).then_some(content),
             finish: self.finish,
+            weight_versions: self.finish.and_then(|_| self.spanned_weight_versions()),
             ..Default::default()
         };
         if out.reasoning.is_some() || out.content.is_some() || out.finish.is_some() {

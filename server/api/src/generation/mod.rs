@@ -5,6 +5,7 @@
 mod choice;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use ponder_engine::SeqId;
@@ -12,10 +13,10 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 pub use choice::{Choice, ChoiceConfig};
 
-use crate::engine::{EngineEvent, RequestGuard};
+use crate::engine::{EngineEvent, Rejection, RequestGuard};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
-use crate::protocol::{ChunkDelta, Usage};
+use crate::protocol::{ChunkDelta, ResponseMeta, Usage};
 
 /// A submitted request and the state of each of its choices.
 pub struct Generation {
@@ -29,11 +30,14 @@ pub struct Generation {
     metrics: Metrics,
     started: Instant,
     first_token_seen: bool,
+    /// `id`, `created`, `model` and the latest `weight_version` of the response.
+    meta: ResponseMeta,
 }
 
 impl Generation {
     /// `seqs[i]` is the engine sequence of `choices[i]`; `prompt_tokens` counts each
-    /// prompt once. `started` is the request's arrival time (for latency metrics).
+    /// prompt once. `started` is the request's arrival time (for latency metrics);
+    /// `meta` the response's envelope (its `id` is what `/abort_requests` names).
     pub fn new(
         guard: RequestGuard,
         events: UnboundedReceiver<EngineEvent>,
@@ -41,10 +45,34 @@ impl Generation {
         prompt_tokens: usize,
         metrics: Metrics,
         started: Instant,
+        meta: ResponseMeta,
     ) -> Self {
         let by_seq = choices.iter().enumerate().map(|(i, (seq, _))| (*seq, i)).collect();
         let choices = choices.into_iter().map(|(_, c)| c).collect();
-        Self { guard: Some(guard), events, choices, by_seq, prompt_tokens, metrics, started, first_token_seen: false }
+        Self { guard: Some(guard), events, choices, by_seq, prompt_tokens, metrics, started, first_token_seen: false, meta }
+    }
+
+    /// Waits for the engine to accept the request (its first event).
+    ///
+    /// Errors: the engine refused it (429 queue full, 400 can never run) or stopped (503).
+    pub async fn accepted(&mut self) -> Result<(), ApiError> {
+        match self.events.recv().await {
+            Some(EngineEvent::Started { weight_version }) => {
+                self.set_weight_version(weight_version);
+                Ok(())
+            }
+            Some(event) => {
+                let mut out = Vec::new();
+                self.apply(event, &mut out)?;
+                Err(ApiError::internal("the engine sent an event before accepting the request"))
+            }
+            None => Err(ApiError::unavailable("The engine has stopped.")),
+        }
+    }
+
+    /// The response envelope, with the weight version of the latest tokens.
+    pub fn meta(&self) -> &ResponseMeta {
+        &self.meta
     }
 
     /// Whether every choice has its finish reason.
@@ -90,9 +118,25 @@ impl Generation {
                 }
                 Ok(())
             }
-            EngineEvent::Rejected(message) => Err(ApiError::bad_request(message)),
+            EngineEvent::Started { weight_version } | EngineEvent::WeightsUpdated { weight_version } => {
+                self.set_weight_version(weight_version);
+                Ok(())
+            }
+            EngineEvent::Aborted => {
+                out.extend(self.choices.iter_mut().filter_map(Choice::abort));
+                Ok(())
+            }
+            EngineEvent::Rejected(r @ Rejection::QueueFull { .. }) => Err(ApiError::too_many_requests(r.to_string())),
+            EngineEvent::Rejected(r) => Err(ApiError::bad_request(r.to_string())),
             EngineEvent::Failed(message) => Err(ApiError::internal(message)),
         }
+    }
+
+    fn set_weight_version(&mut self, version: Arc<str>) {
+        for choice in &mut self.choices {
+            choice.set_weight_version(&version);
+        }
+        self.meta.weight_version = version;
     }
 
     /// Once every choice ended: disarm the guard if the engine finished every sequence,

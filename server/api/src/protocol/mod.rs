@@ -9,4 +9,4 @@ pub mod response;
 pub use chat::ChatRequest;
 pub use completion::{CompletionRequest, PromptInput};
 pub use params::{GenerationParams, ReasoningEffort, ReasoningOptions, SamplingDefaults};
-pub use response::{ChoiceOutput, ChunkDelta, FinishReason, ReasoningField, ResponseMeta, TokenLogprob, TopLogprob, Usage};
+pub use response::{ChoiceOutput, ChunkDelta, FinishReason, ReasoningField, ResponseMeta, TokenLogprob, TopLogprob, Usage, WeightSpan};

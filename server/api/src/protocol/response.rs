@@ -1,6 +1,8 @@
 //! OpenAI response bodies: `chat.completion`, `chat.completion.chunk`,
 //! `text_completion`, and `usage`.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
@@ -34,6 +36,8 @@ pub enum FinishReason {
     Stop,
     /// `max_tokens` or the context window.
     Length,
+    /// An operator aborted it (`/abort_requests`, `/pause?mode=abort`), vLLM's `abort`.
+    Abort,
 }
 
 impl FinishReason {
@@ -41,6 +45,7 @@ impl FinishReason {
         match self {
             Self::Stop => "stop",
             Self::Length => "length",
+            Self::Abort => "abort",
         }
     }
 }
@@ -93,6 +98,8 @@ pub struct ResponseMeta {
     /// Unix seconds.
     pub created: u64,
     pub model: String,
+    /// The weights the latest tokens came from (SGLang's `weight_version`).
+    pub weight_version: Arc<str>,
 }
 
 impl ResponseMeta {
@@ -103,6 +110,7 @@ impl ResponseMeta {
         m.insert("created".into(), json!(self.created));
         m.insert("model".into(), json!(self.model));
         m.insert("choices".into(), Value::Array(choices));
+        m.insert("weight_version".into(), json!(self.weight_version));
         m
     }
 }
@@ -119,6 +127,16 @@ pub struct ChoiceOutput {
     pub token_ids: Option<Vec<u32>>,
     /// Per-token logprobs, when requested.
     pub logprobs: Option<Vec<TokenLogprob>>,
+    /// Which weights produced which tokens, when the choice spans a weight swap.
+    pub weight_versions: Option<Vec<WeightSpan>>,
+}
+
+/// From `first_token_index` on (an index into the choice's generated tokens), tokens
+/// came from the weights `version`, until the next span.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WeightSpan {
+    pub version: Arc<str>,
+    pub first_token_index: usize,
 }
 
 /// A non-streaming `chat.completion` body.
@@ -141,6 +159,9 @@ pub fn chat_completion(meta: &ResponseMeta, choices: &[ChoiceOutput], usage: &Us
             if let Some(ids) = &c.token_ids {
                 choice["token_ids"] = json!(ids);
             }
+            if let Some(spans) = &c.weight_versions {
+                choice["weight_versions"] = json!(spans);
+            }
             choice
         })
         .collect();
@@ -155,6 +176,9 @@ pub fn completion(meta: &ResponseMeta, choices: &[ChoiceOutput], usage: &Usage, 
             let mut choice = json!({"index": c.index, "text": c.content, "logprobs": null, "finish_reason": c.finish.as_str()});
             if let Some(ids) = &c.token_ids {
                 choice["token_ids"] = json!(ids);
+            }
+            if let Some(spans) = &c.weight_versions {
+                choice["weight_versions"] = json!(spans);
             }
             choice
         })
@@ -184,6 +208,8 @@ pub struct ChunkDelta {
     /// Token ids generated since the previous chunk, when `return_token_ids`.
     pub token_ids: Option<Vec<u32>>,
     pub logprobs: Option<Vec<TokenLogprob>>,
+    /// On the finishing chunk of a choice that spans a weight swap.
+    pub weight_versions: Option<Vec<WeightSpan>>,
 }
 
 /// A `chat.completion.chunk` with one choice.
@@ -209,6 +235,9 @@ pub fn chat_chunk(meta: &ResponseMeta, d: &ChunkDelta, field: ReasoningField) ->
     if let Some(ids) = &d.token_ids {
         choice["token_ids"] = json!(ids);
     }
+    if let Some(spans) = &d.weight_versions {
+        choice["weight_versions"] = json!(spans);
+    }
     Value::Object(meta.envelope("chat.completion.chunk", vec![choice]))
 }
 
@@ -222,6 +251,9 @@ pub fn completion_chunk(meta: &ResponseMeta, d: &ChunkDelta) -> Value {
     });
     if let Some(ids) = &d.token_ids {
         choice["token_ids"] = json!(ids);
+    }
+    if let Some(spans) = &d.weight_versions {
+        choice["weight_versions"] = json!(spans);
     }
     Value::Object(meta.envelope("text_completion", vec![choice]))
 }

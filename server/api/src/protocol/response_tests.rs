@@ -1,7 +1,7 @@
 use super::*;
 
 fn meta() -> ResponseMeta {
-    ResponseMeta { id: "chatcmpl-1".into(), created: 5, model: "m".into() }
+    ResponseMeta { id: "chatcmpl-1".into(), created: 5, model: "m".into(), weight_version: "v0".into() }
 }
 
 fn choice() -> ChoiceOutput {
@@ -12,6 +12,7 @@ fn choice() -> ChoiceOutput {
         finish: FinishReason::Length,
         token_ids: None,
         logprobs: None,
+        weight_versions: None,
     }
 }
 
@@ -62,4 +63,21 @@ fn the_usage_chunk_has_no_choices() {
     let c = usage_chunk(&meta(), "chat.completion.chunk", &Usage { prompt_tokens: 1, completion_tokens: 2, reasoning_tokens: 0 });
     assert_eq!(c["choices"], serde_json::json!([]));
     assert_eq!(c["usage"]["total_tokens"], 3);
+}
+
+#[test]
+fn every_body_names_its_weight_version_and_a_spanning_choice_its_spans() {
+    let mut c = choice();
+    c.weight_versions = Some(vec![
+        WeightSpan { version: "v0".into(), first_token_index: 0 },
+        WeightSpan { version: "v1".into(), first_token_index: 3 },
+    ]);
+    let usage = Usage { prompt_tokens: 3, completion_tokens: 4, reasoning_tokens: 0 };
+    let body = completion(&meta(), &[c, choice()], &usage, None);
+    assert_eq!(body["weight_version"], "v0");
+    assert_eq!(body["choices"][0]["weight_versions"], serde_json::json!([
+        {"version": "v0", "first_token_index": 0},
+        {"version": "v1", "first_token_index": 3},
+    ]));
+    assert!(body["choices"][1].get("weight_versions").is_none(), "one span: no field");
 }

@@ -1,4 +1,5 @@
-//! `--api-key`: `/v1` routes need `Authorization: Bearer <key>` (401 otherwise).
+//! `--api-key`: `/v1` routes need `Authorization: Bearer <key>` (401 otherwise);
+//! `--admin-api-key`: the admin routes need that key instead.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -12,6 +13,18 @@ use crate::state::SharedState;
 /// Middleware: passes the request on when no key is configured or the bearer token matches.
 pub async fn require_api_key(State(state): State<SharedState>, req: Request<Body>, next: Next) -> Response {
     let Some(key) = state.api_key.as_deref() else { return next.run(req).await };
+    check_bearer(key, req, next).await
+}
+
+/// Middleware of the admin routes (which exist only with `--admin-api-key`).
+pub async fn require_admin_key(State(state): State<SharedState>, req: Request<Body>, next: Next) -> Response {
+    match state.admin_api_key.as_deref() {
+        Some(key) => check_bearer(key, req, next).await,
+        None => ApiError::route_not_found(req.uri().path()).into_response(),
+    }
+}
+
+async fn check_bearer(key: &str, req: Request<Body>, next: Next) -> Response {
     let sent = req
         .headers()
         .get(header::AUTHORIZATION)

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use super::body::JsonBody;
 use super::collect::collect;
 use super::sse::{sse_response, ChunkKind};
-use super::submit::{response_meta, submit, Prompt};
+use super::submit::{submit, Prompt};
 use crate::cli::ReasoningParser;
 use crate::error::ApiError;
 use crate::generation::ChoiceConfig;
@@ -66,12 +66,12 @@ async fn handle(state: SharedState, body: Value) -> Result<Response, ApiError> {
         budget.start_ids.clear();
     }
     let prompt = Prompt { ids: prompt_ids.into(), max_tokens, thinking_budget, starts_in_reasoning };
-    let generation = submit(&state, std::slice::from_ref(&prompt), &req.params, &choice, started)?;
-    let meta = response_meta(&state, "chatcmpl");
+    let generation = submit(&state, std::slice::from_ref(&prompt), &req.params, &choice, started, "chatcmpl").await?;
     if req.params.stream {
-        return Ok(sse_response(generation, meta, ChunkKind::Chat(state.reasoning_field), req.params.include_usage));
+        return Ok(sse_response(generation, ChunkKind::Chat(state.reasoning_field), req.params.include_usage));
     }
     let (choices, generation) = collect(generation, req.params.return_token_ids).await?;
+    let meta = generation.meta().clone();
     let prompt_ids = req.params.return_token_ids.then_some(&prompt.ids[..]);
     let body = chat_completion(&meta, &choices, &generation.usage(), state.reasoning_field, prompt_ids);
     Ok(Json(body).into_response())

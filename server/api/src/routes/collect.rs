@@ -44,6 +44,7 @@ pub async fn collect(mut generation: Generation, return_token_ids: bool) -> Resu
             finish: choice.finish.unwrap_or(FinishReason::Stop),
             token_ids: return_token_ids.then(|| choice.token_ids.clone()),
             logprobs: a.has_logprobs.then_some(a.logprobs),
+            weight_versions: choice.spanned_weight_versions(),
         })
         .collect();
     Ok((outputs, generation))

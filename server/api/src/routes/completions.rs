@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::body::JsonBody;
 use super::collect::collect;
 use super::sse::{sse_response, ChunkKind};
-use super::submit::{response_meta, submit, Prompt};
+use super::submit::{submit, Prompt};
 use crate::error::ApiError;
 use crate::generation::ChoiceConfig;
 use crate::protocol::response::completion;
@@ -63,12 +63,12 @@ async fn handle(state: SharedState, body: Value) -> Result<Response, ApiError> {
         logprobs: false,
         return_token_ids: req.params.return_token_ids,
     };
-    let generation = submit(&state, &prompts, &req.params, &choice, started)?;
-    let meta = response_meta(&state, "cmpl");
+    let generation = submit(&state, &prompts, &req.params, &choice, started, "cmpl").await?;
     if req.params.stream {
-        return Ok(sse_response(generation, meta, ChunkKind::Completion, req.params.include_usage));
+        return Ok(sse_response(generation, ChunkKind::Completion, req.params.include_usage));
     }
     let (choices, generation) = collect(generation, req.params.return_token_ids).await?;
+    let meta = generation.meta().clone();
     // vLLM returns one prompt's ids; with several prompts, the first one's.
     let prompt_ids = req.params.return_token_ids.then(|| prompts[0].ids.clone());
     Ok(Json(completion(&meta, &choices, &generation.usage(), prompt_ids.as_deref())).into_response())

@@ -14,9 +14,12 @@ pub async fn health() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// Readiness: the model is loaded and the engine runs.
-pub async fn ready(State(state): State<SharedState>) -> Json<Value> {
-    Json(json!({"status": "ready", "model": state.model_name}))
+/// Readiness: the model is loaded and the engine thread runs (503 once it stopped).
+pub async fn ready(State(state): State<SharedState>) -> Response {
+    if !state.engine.status().alive {
+        return ApiError::unavailable("The engine has stopped.").into_response();
+    }
+    Json(json!({"status": "ready", "model": state.model_name})).into_response()
 }
 
 /// The server's version.
@@ -26,7 +29,10 @@ pub async fn version() -> Json<Value> {
 
 /// Prometheus text exposition.
 pub async fn metrics(State(state): State<SharedState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], {
+        state.metrics.observe_engine(&state.engine.status());
+        state.metrics.render()
+    })
 }
 
 /// OpenAI's model list: the one served model.
@@ -50,5 +56,6 @@ fn model_card(state: &SharedState) -> Value {
         "created": state.created,
         "owned_by": "ponder",
         "max_model_len": state.max_model_len,
+        "weight_version": state.engine.status().weight_version,
     })
 }

@@ -1,6 +1,7 @@
 //! The HTTP surface: OpenAI routes under `/v1`, health and metrics, JSON errors for
 //! unknown routes (404), wrong methods (405) and oversized bodies (413).
 
+mod admin;
 mod auth;
 mod body;
 mod chat;
@@ -30,8 +31,22 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/models", get(info::models))
         .route("/v1/models/{*model}", get(info::model))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_api_key));
-    Router::new()
-        .merge(v1)
+    let mut app = Router::new().merge(v1);
+    if state.admin_api_key.is_some() {
+        let admin = Router::new()
+            .route("/update_weights_from_disk", post(admin::update_weights_from_disk))
+            .route("/pause", post(admin::pause))
+            .route("/pause_generation", post(admin::pause_generation))
+            .route("/resume", post(admin::resume))
+            .route("/continue_generation", post(admin::resume))
+            .route("/is_paused", get(admin::is_paused))
+            .route("/abort_requests", post(admin::abort_requests))
+            .route("/reset_prefix_cache", post(admin::reset_prefix_cache))
+            .route("/flush_cache", post(admin::reset_prefix_cache).get(admin::reset_prefix_cache))
+            .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_admin_key));
+        app = app.merge(admin);
+    }
+    app
         .route("/health", get(info::health))
         .route("/ready", get(info::ready))
         .route("/version", get(info::version))

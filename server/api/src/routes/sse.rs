@@ -39,7 +39,8 @@ struct StreamState {
 }
 
 /// The SSE response for a running generation.
-pub fn sse_response(generation: Generation, meta: ResponseMeta, kind: ChunkKind, include_usage: bool) -> Response {
+pub fn sse_response(generation: Generation, kind: ChunkKind, include_usage: bool) -> Response {
+    let meta = generation.meta().clone();
     let mut queue = VecDeque::new();
     if let ChunkKind::Chat(field) = kind {
         // The first chunk of every choice carries only the role, sent at once.
@@ -89,6 +90,7 @@ impl StreamState {
     async fn pull(&mut self) {
         match self.generation.next().await {
             Some(Ok(deltas)) => {
+                self.meta.weight_version = self.generation.meta().weight_version.clone();
                 for d in deltas.iter().filter(|d| has_payload(d)) {
                     let chunk = match self.kind {
                         ChunkKind::Chat(field) => chat_chunk(&self.meta, d, field),

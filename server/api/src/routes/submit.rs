@@ -26,13 +26,19 @@ pub struct Prompt {
 /// Submits `n` samples of every prompt as one request; choice `p * n + j` is sample `j`
 /// of prompt `p`, seeded `seed + p * n + j` (OpenAI/vLLM: the same seed reproduces).
 ///
-/// Errors: 503 when the engine has stopped.
-pub fn submit(
+/// `id_prefix` starts the response id (`chatcmpl`, `cmpl`), which `/abort_requests` names.
+/// Returns once the engine accepted the request (so a refusal is the response's status,
+/// streaming or not).
+///
+/// Errors: 429 when the waiting queue is full, 400 when the engine can never run the
+/// request, 503 when the engine has stopped.
+pub async fn submit(
     state: &AppState,
     prompts: &[Prompt],
     params: &GenerationParams,
     choice: &ChoiceConfig,
     started: Instant,
+    id_prefix: &str,
 ) -> Result<Generation, ApiError> {
     if params.priority != 0 && state.scheduling_policy != SchedulingPolicy::Priority {
         return Err(ApiError::invalid(
@@ -60,15 +66,22 @@ pub fn submit(
     }
     let prompt_tokens = prompts.iter().map(|p| p.ids.len()).sum();
     let request = Request { id: state.engine.next_request_id(), seqs, priority: params.priority };
-    let (guard, events) = state.engine.submit(request)?;
-    Ok(Generation::new(guard, events, choices, prompt_tokens, state.metrics.clone(), started))
+    let meta = response_meta(state, id_prefix);
+    let (guard, events) = state
+        .engine
+        .submit(request, meta.id.as_str())
+        .map_err(|_| ApiError::unavailable("The engine has stopped."))?;
+    let mut generation = Generation::new(guard, events, choices, prompt_tokens, state.metrics.clone(), started, meta);
+    generation.accepted().await?;
+    Ok(generation)
 }
 
-/// `id`, `created` and `model` of a response.
-pub fn response_meta(state: &AppState, prefix: &str) -> ResponseMeta {
+/// `id`, `created`, `model` and the current `weight_version` of a response.
+fn response_meta(state: &AppState, prefix: &str) -> ResponseMeta {
     ResponseMeta {
         id: format!("{prefix}-{:032x}", rand::random::<u128>()),
         created: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
         model: state.model_name.clone(),
+        weight_version: state.engine.status().weight_version,
     }
 }

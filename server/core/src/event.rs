@@ -1,0 +1,45 @@
+//! What a request's task hears from the engine.
+
+use std::sync::Arc;
+
+use ponder_engine::SeqUpdate;
+
+/// One event on a request's stream, in the order the engine produced them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EngineEvent {
+    /// The request entered the scheduler; its tokens come from `weight_version` until a
+    /// [`EngineEvent::WeightsUpdated`] says otherwise.
+    Started { weight_version: Arc<str> },
+    /// One generated token of one sequence (with its finish reason, if it ended).
+    Token(SeqUpdate),
+    /// New weights were swapped in between two steps: every later token of this
+    /// request comes from `weight_version`.
+    WeightsUpdated { weight_version: Arc<str> },
+    /// The request was not admitted.
+    Rejected(Rejection),
+    /// An operator aborted the request (`/abort_requests`, `/pause?mode=abort`, or a
+    /// weight update with `abort_all_requests`); its blocks are freed.
+    Aborted,
+    /// A model step failed; the request was aborted.
+    Failed(String),
+}
+
+/// Why a request was not admitted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// The request can never run (e.g. it can never fit the KV cache): a 400.
+    Invalid(String),
+    /// `max_waiting_requests` requests already wait: a 429, try again later.
+    QueueFull { max_waiting_requests: usize },
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Invalid(message) => f.write_str(message),
+            Self::QueueFull { max_waiting_requests } => {
+                write!(f, "The server is overloaded: {max_waiting_requests} requests are already waiting. Retry later.")
+            }
+        }
+    }
+}
