@@ -40,3 +40,15 @@ pub async fn gauge(client: &reqwest::Client, base: &str, name: &str) -> f64 {
         .parse()
         .unwrap()
 }
+
+/// Loads `model` with extra `ponder serve` flags and serves it on a free loopback port;
+/// returns the base URL.
+pub async fn start_server_with(model: &str, flags: &[&str]) -> String {
+    let argv: Vec<&str> = ["ponder", "serve", model].into_iter().chain(flags.iter().copied()).collect();
+    let Cli { command: Command::Serve(args) } = Cli::parse_from(argv);
+    let server = tokio::task::spawn_blocking(move || ponder::load(&args)).await.unwrap().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(ponder::serve(server, listener, std::future::pending()));
+    base
+}
