@@ -4,6 +4,8 @@
 //!   (vLLM's `reshape_and_cache`).
 //! - [`QuantizedMatrix`]: `Q4_0`/`Q4_1`/`Q8_0` weight times f32 activations, weight
 //!   rows split across threads, AVX2 block dot products (see [`quantized`]).
+//! - [`matmul_t`]: `x W^T` for dense f32 weights, batch-invariant (candle's GEMM
+//!   sums in an order that depends on the number of rows).
 //! - [`paged_attention`]: causal attention of the new tokens over each sequence's
 //!   cached context, read through its block table; prefill chunks and decodes in one
 //!   call, grouped-query attention.
@@ -49,6 +51,7 @@
 //! return candle's "no ... implementation" error. CUDA implementations will live behind
 //! the `cuda` feature.
 
+mod dense;
 mod elem;
 mod error;
 mod kv_cache_write;
@@ -57,8 +60,9 @@ mod paged_attention;
 pub mod quantized;
 mod simd;
 
+pub use dense::matmul_t;
 pub use error::KernelError;
 pub use kv_cache_write::write_kv_cache;
 pub use metadata::AttentionMetadata;
-pub use paged_attention::paged_attention;
+pub use paged_attention::{paged_attention, paged_attention_batch_dependent};
 pub use quantized::{QuantFormat, QuantizedMatrix};

@@ -14,6 +14,10 @@ pub struct ModelInput {
     pub attn: AttentionMetadata,
     /// Rows (into the new tokens) whose logits are wanted, `[num_sampled]`, u32.
     pub logits_indices: Tensor,
+    /// Run the batch-invariant kernels (the default): every row's logits have the same
+    /// bits whatever else is in the step and however its prompt was chunked. `false`
+    /// allows the faster batch-dependent paths (see `ponder_kernels`).
+    pub batch_invariant: bool,
 }
 
 /// A decoder-only language model whose K/V live in a paged cache owned by the caller.

@@ -100,7 +100,7 @@ fn check_linear_layers(dtype: GgmlDType, seed: u64, tol_vs_f32: f64, tol_vs_dequ
         if !matches!(dtype, GgmlDType::F32 | GgmlDType::F16) {
             assert_eq!(linear.quantized_dtype(), Some(dtype), "{dtype:?} {lw:?} was dequantized");
         }
-        let got = linear.forward(&x).unwrap();
+        let got = linear.forward(&x, true).unwrap();
         let exact = x.matmul(&w.t().unwrap()).unwrap();
         let dequantized = QTensor::quantize(w, dtype).unwrap().dequantize(&dev).unwrap();
         let rounded = x.matmul(&dequantized.t().unwrap()).unwrap();

@@ -19,6 +19,8 @@ struct Inputs<'a, T> {
     tokens: Vec<TokenCtx>,
     dims: AttnDims,
     softmax_scale: f32,
+    /// See [`QueryTile::tiled_scores`]: false in batch-invariant calls.
+    tiled_scores: bool,
 }
 
 impl<T: CacheElem> Inputs<'_, T> {
@@ -41,25 +43,28 @@ impl<T: CacheElem> Inputs<'_, T> {
         state.reset();
         let first = self.tokens[tokens.start];
         let table = &self.meta.block_tables[first.seq];
-        let tile = QueryTile { group: g, ctx_first: first.ctx_len };
+        let tile = QueryTile { group: g, ctx_first: first.ctx_len, tiled_scores: self.tiled_scores };
         attend(&self.cache, table, kv_head, positions, tile, state, scratch);
     }
 }
 
 /// Attention output `[num_tokens, num_heads, head_dim]` (f32) of a validated call.
+/// With `batch_invariant`, each token's output depends on its own query and context
+/// only (see [`Schedule`] and [`QueryTile::tiled_scores`]).
 pub(crate) fn run<T: CacheElem>(
     q: &[f32],
     cache: CacheView<'_, T>,
     meta: &AttentionMetadata,
     dims: AttnDims,
     softmax_scale: f32,
+    batch_invariant: bool,
 ) -> Vec<f32> {
     let tokens = token_contexts(meta);
-    let schedule = choose_schedule(&tokens, &dims, rayon::current_num_threads());
-    let inputs = Inputs { q, cache, meta, tokens, dims, softmax_scale };
+    let schedule = choose_schedule(&tokens, &dims, rayon::current_num_threads(), batch_invariant);
+    let inputs = Inputs { q, cache, meta, tokens, dims, softmax_scale, tiled_scores: !batch_invariant };
     let mut out = vec![0f32; dims.num_tokens * dims.num_heads * dims.head_dim];
     match schedule {
-        Schedule::Direct => run_direct(&inputs, &mut out),
+        Schedule::Direct { partition_len } => run_direct(&inputs, partition_len, &mut out),
         Schedule::Split { partition_len } => run_split(&inputs, partition_len, &mut out),
     }
     out
@@ -67,8 +72,9 @@ pub(crate) fn run<T: CacheElem>(
 
 /// One item per (query tile, KV head): up to [`Q_TILE`] consecutive tokens of one
 /// sequence share every K/V row they read. Each item returns its `[tokens, group,
-/// head_dim]` output, scattered into `out` afterwards.
-fn run_direct<T: CacheElem>(inputs: &Inputs<'_, T>, out: &mut [f32]) {
+/// head_dim]` output, scattered into `out` afterwards. With `partition_len`, the
+/// context is folded one partition at a time and merged as [`run_split`] merges.
+fn run_direct<T: CacheElem>(inputs: &Inputs<'_, T>, partition_len: Option<usize>, out: &mut [f32]) {
     let (g, d, kvh) = (inputs.dims.group(), inputs.dims.head_dim, inputs.dims.num_kv_heads);
     let tiles = query_tiles(&inputs.tokens, Q_TILE);
     let parts: Vec<Vec<f32>> = (0..tiles.len() * kvh)
@@ -77,11 +83,27 @@ fn run_direct<T: CacheElem>(inputs: &Inputs<'_, T>, out: &mut [f32]) {
             || Scratch::new(Q_TILE * g, d),
             |scratch, item| {
                 let (tile, kv_head) = (&tiles[item / kvh], item % kvh);
-                let mut state = GroupState::new(tile.len() * g, d);
                 let ctx_end = inputs.tokens[tile.end - 1].ctx_len;
-                inputs.attend_item(tile.clone(), kv_head, 0..ctx_end, &mut state, scratch);
                 let mut part = vec![0f32; tile.len() * g * d];
-                state.write_normalized(&mut part);
+                match partition_len {
+                    Some(len) if ctx_end > len => {
+                        let states: Vec<GroupState> = (0..ctx_end)
+                            .step_by(len)
+                            .map(|start| {
+                                let mut state = GroupState::new(tile.len() * g, d);
+                                let positions = start..(start + len).min(ctx_end);
+                                inputs.attend_item(tile.clone(), kv_head, positions, &mut state, scratch);
+                                state
+                            })
+                            .collect();
+                        merge_rows(&states, d, &mut part);
+                    }
+                    _ => {
+                        let mut state = GroupState::new(tile.len() * g, d);
+                        inputs.attend_item(tile.clone(), kv_head, 0..ctx_end, &mut state, scratch);
+                        state.write_normalized(&mut part);
+                    }
+                }
                 part
             },
         )
@@ -117,10 +139,17 @@ fn run_split<T: CacheElem>(inputs: &Inputs<'_, T>, partition_len: usize, out: &m
         let per_kv_head = token_parts.len() / inputs.dims.num_kv_heads;
         for (kv_head, out) in out.chunks_exact_mut(g * d).enumerate() {
             let parts = &token_parts[kv_head * per_kv_head..(kv_head + 1) * per_kv_head];
-            for (qi, out) in out.chunks_exact_mut(d).enumerate() {
-                let iter = parts.iter().map(|p| (p.m[qi], p.l[qi], &p.acc[qi * d..(qi + 1) * d]));
-                merge_parts(iter, out);
-            }
+            merge_rows(parts, d, out);
         }
     });
+}
+
+/// Merges, row by row, the states of consecutive partitions of the same rows into
+/// `out` (`[rows, head_dim]`); rows that saw nothing of a partition (max `-inf`) skip
+/// it, so a row merges exactly the parts a split schedule gives its token.
+fn merge_rows(parts: &[GroupState], d: usize, out: &mut [f32]) {
+    for (qi, out) in out.chunks_exact_mut(d).enumerate() {
+        let iter = parts.iter().map(|p| (p.m[qi], p.l[qi], &p.acc[qi * d..(qi + 1) * d]));
+        merge_parts(iter, out);
+    }
 }

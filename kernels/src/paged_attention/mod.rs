@@ -33,6 +33,12 @@ use shapes::AttnDims;
 ///
 /// Returns `[num_tokens, num_heads, head_dim]`, f32, on q's device.
 ///
+/// Batch-invariant: a token's output row has the same bits whatever else is in the
+/// call and however its sequence's prompt was chunked, because every token's context
+/// is cut into the same fixed partitions, folded and merged in position order, and
+/// every tile computes its scores with the same dot product (see
+/// [`paged_attention_batch_dependent`] for the faster variant).
+///
 /// # Errors
 /// A [`KernelError`] (wrapped) when the shapes, dtypes or metadata disagree (a block
 /// table too short or with an out-of-range block id, more new tokens than context,
@@ -45,9 +51,35 @@ pub fn paged_attention(
     meta: &AttentionMetadata,
     softmax_scale: f32,
 ) -> candle_core::Result<Tensor> {
+    run(q, k_cache, v_cache, meta, softmax_scale, true)
+}
+
+/// [`paged_attention`] with the schedule chosen per call for speed: a small decode
+/// batch splits each context into as many partitions as keep the threads busy, and
+/// prefill tiles of 8 rows or more take their scores from a transposed K panel. The
+/// result equals the reference as closely, but a token's bits may then depend on the
+/// batch around it (`ponder serve --no-batch-invariance`).
+pub fn paged_attention_batch_dependent(
+    q: &Tensor,
+    k_cache: &Tensor,
+    v_cache: &Tensor,
+    meta: &AttentionMetadata,
+    softmax_scale: f32,
+) -> candle_core::Result<Tensor> {
+    run(q, k_cache, v_cache, meta, softmax_scale, false)
+}
+
+fn run(
+    q: &Tensor,
+    k_cache: &Tensor,
+    v_cache: &Tensor,
+    meta: &AttentionMetadata,
+    softmax_scale: f32,
+    batch_invariant: bool,
+) -> candle_core::Result<Tensor> {
     let q = q.to_dtype(DType::F32)?.contiguous()?;
     let dims = AttnDims::check(&q, k_cache, v_cache, meta)?;
-    q.apply_op3_no_bwd(k_cache, v_cache, &PagedAttention { meta, dims, softmax_scale })
+    q.apply_op3_no_bwd(k_cache, v_cache, &PagedAttention { meta, dims, softmax_scale, batch_invariant })
 }
 
 /// The candle op: q, K cache, V cache -> attention output.
@@ -55,13 +87,14 @@ struct PagedAttention<'a> {
     meta: &'a AttentionMetadata,
     dims: AttnDims,
     softmax_scale: f32,
+    batch_invariant: bool,
 }
 
 impl PagedAttention<'_> {
     fn run_typed<T: CacheElem>(&self, q: &[f32], k: &[T], v: &[T]) -> Vec<f32> {
         let d = &self.dims;
         let cache = CacheView { k, v, block_size: d.block_size, num_kv_heads: d.num_kv_heads, head_dim: d.head_dim };
-        cpu::run(q, cache, self.meta, self.dims, self.softmax_scale)
+        cpu::run(q, cache, self.meta, self.dims, self.softmax_scale, self.batch_invariant)
     }
 }
 

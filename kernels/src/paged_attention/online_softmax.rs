@@ -108,6 +108,12 @@ pub(crate) struct QueryTile {
     pub group: usize,
     /// Context length of the tile's first token.
     pub ctx_first: usize,
+    /// Whether a tile of [`TILED_MIN_ROWS`] rows or more may take its scores from a
+    /// transposed K panel ([`qk_columns`]: one running sum over `head_dim`), which
+    /// rounds differently from the [`dot`] every smaller tile uses. Batch-invariant
+    /// calls say no, so a token's scores have the same bits in a prefill tile and in
+    /// a decode.
+    pub tiled_scores: bool,
 }
 
 impl QueryTile {
@@ -161,7 +167,7 @@ fn attend_chunk<T: CacheElem>(
     let rows = state.m.len();
     let stride = cache.num_kv_heads * d;
     let Scratch { q, scores, row, kt, vp } = scratch;
-    if rows >= TILED_MIN_ROWS {
+    if rows >= TILED_MIN_ROWS && tile.tiled_scores {
         // Many rows: K^T of W positions at a time, then register-blocked products.
         for col0 in (0..n).step_by(W) {
             for p in col0..n.min(col0 + W) {
@@ -266,9 +272,11 @@ fn load_w(s: &[f32]) -> [f32; W] {
 }
 
 /// From this many query rows on (a prefill tile), scores come from a transposed K panel
-/// ([`qk_columns`]) and the weighted V sum from register-blocked columns
-/// ([`pv_columns`], when `head_dim % W == 0`); fewer rows (decode) use [`dot`] and
-/// [`axpy`] per position.
+/// ([`qk_columns`], unless the call is batch-invariant) and the weighted V sum from
+/// register-blocked columns ([`pv_columns`], when `head_dim % W == 0`); fewer rows
+/// (decode) use [`dot`] and [`axpy`] per position. `pv_columns` and `axpy` round
+/// alike (one fused multiply-add per position and element, in position order), so
+/// either gives a row the same output.
 const TILED_MIN_ROWS: usize = 8;
 /// Positions per transposed K panel (two AVX2 registers of scores per row).
 const W: usize = 16;

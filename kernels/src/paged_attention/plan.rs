@@ -8,6 +8,14 @@
 //! 2 items), so then each token's context is also split into partitions of whole
 //! blocks, each computed separately and merged afterwards (the split-K of
 //! flash-decoding, Dao et al. 2023).
+//!
+//! Batch-invariant calls (the default) cut every token's context into the same fixed
+//! partitions of [`invariant_partition_len`] positions, whichever schedule runs them:
+//! a direct item folds each partition into its own state and merges them in order,
+//! exactly as a split schedule does, so a token's output has the same bits in a
+//! prefill chunk, in a decode, alone or among many (Thinking Machines, "Defeating
+//! Nondeterminism in LLM Inference", 2025: fixed split sizes, not a fixed number of
+//! splits).
 
 use std::ops::Range;
 
@@ -67,27 +75,48 @@ pub(crate) fn query_tiles(tokens: &[TokenCtx], max: usize) -> Vec<Range<usize>> 
 /// How the call is parallelized.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Schedule {
-    /// One item per (query tile, KV head).
-    Direct,
+    /// One item per (query tile, KV head). With `partition_len`, each item still folds
+    /// its context partition by partition and merges them (batch-invariant calls);
+    /// without, in one pass.
+    Direct { partition_len: Option<usize> },
     /// Contexts cut into partitions of `partition_len` positions (a multiple of the
     /// block size), merged per (token, head) afterwards.
     Split { partition_len: usize },
 }
 
+/// Context positions per partition in a batch-invariant call: the multiple of the
+/// block size nearest above 256, whatever the batch holds.
+pub(crate) fn invariant_partition_len(block_size: usize) -> usize {
+    INVARIANT_PARTITION_MIN.div_ceil(block_size) * block_size
+}
+
+/// Shortest partition of a batch-invariant call, in positions (two of
+/// `MIN_PARTITION_LEN`: the merge of a 4k-context token is 16 parts of `head_dim`).
+const INVARIANT_PARTITION_MIN: usize = 256;
+
 /// Picks [`Schedule::Split`] only when there are fewer (token, KV head) items than
-/// `ITEMS_PER_THREAD * threads` and some context is long enough to cut.
-pub(crate) fn choose_schedule(tokens: &[TokenCtx], dims: &AttnDims, threads: usize) -> Schedule {
+/// `ITEMS_PER_THREAD * threads` and some context is long enough to cut. With
+/// `batch_invariant` the partitions are [`invariant_partition_len`] long in both
+/// schedules (the choice between them then only moves work between threads).
+pub(crate) fn choose_schedule(tokens: &[TokenCtx], dims: &AttnDims, threads: usize, batch_invariant: bool) -> Schedule {
     let items = tokens.len() * dims.num_kv_heads;
     let wanted = ITEMS_PER_THREAD * threads.max(1);
     let max_ctx = tokens.iter().map(|t| t.ctx_len).max().unwrap_or(0);
+    if batch_invariant {
+        let partition_len = invariant_partition_len(dims.block_size);
+        if items == 0 || items >= wanted || max_ctx <= partition_len {
+            return Schedule::Direct { partition_len: Some(partition_len) };
+        }
+        return Schedule::Split { partition_len };
+    }
     if items == 0 || items >= wanted {
-        return Schedule::Direct;
+        return Schedule::Direct { partition_len: None };
     }
     let parts = wanted.div_ceil(items);
     let len = max_ctx.div_ceil(parts).max(MIN_PARTITION_LEN);
     let partition_len = len.div_ceil(dims.block_size) * dims.block_size;
     if partition_len >= max_ctx {
-        Schedule::Direct
+        Schedule::Direct { partition_len: None }
     } else {
         Schedule::Split { partition_len }
     }
@@ -149,9 +178,9 @@ mod tests {
     #[test]
     fn a_long_prefill_runs_directly_and_a_single_long_decode_is_split() {
         let prefill = vec![TokenCtx { seq: 0, ctx_len: 100 }; 512];
-        assert_eq!(choose_schedule(&prefill, &dims(512, 2, 16), 16), Schedule::Direct);
+        assert_eq!(choose_schedule(&prefill, &dims(512, 2, 16), 16, false), Schedule::Direct { partition_len: None });
         let decode = [TokenCtx { seq: 0, ctx_len: 4000 }];
-        let Schedule::Split { partition_len } = choose_schedule(&decode, &dims(1, 2, 16), 16) else {
+        let Schedule::Split { partition_len } = choose_schedule(&decode, &dims(1, 2, 16), 16, false) else {
             panic!("a lone decode over 4000 positions should be split");
         };
         assert_eq!(partition_len % 16, 0);
@@ -171,7 +200,21 @@ mod tests {
     #[test]
     fn a_short_decode_is_not_split() {
         let decode = [TokenCtx { seq: 0, ctx_len: 100 }];
-        assert_eq!(choose_schedule(&decode, &dims(1, 2, 16), 16), Schedule::Direct);
+        assert_eq!(choose_schedule(&decode, &dims(1, 2, 16), 16, false), Schedule::Direct { partition_len: None });
+    }
+
+    #[test]
+    fn batch_invariant_partitions_have_one_length_whatever_the_batch_or_threads() {
+        let p = invariant_partition_len(16);
+        assert_eq!(p, 256);
+        assert_eq!(invariant_partition_len(48), 288);
+        let decode = [TokenCtx { seq: 0, ctx_len: 4000 }];
+        let prefill = vec![TokenCtx { seq: 0, ctx_len: 4000 }; 512];
+        for threads in [1, 2, 16, 64] {
+            assert_eq!(choose_schedule(&decode, &dims(1, 2, 16), threads, true), Schedule::Split { partition_len: p });
+            let direct = choose_schedule(&prefill, &dims(512, 2, 16), threads, true);
+            assert_eq!(direct, Schedule::Direct { partition_len: Some(p) });
+        }
     }
 
     #[test]

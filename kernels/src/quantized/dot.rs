@@ -50,6 +50,7 @@ pub fn dot_q8_0_q8_0(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
 /// Four dot products of one `Q4_1` row segment with four `Q8_1` activation segments:
 /// the row's nibbles are unpacked once, and the four sums are independent dependency
 /// chains (more instruction-level parallelism than four [`dot_q4_1_q8_1`] calls).
+/// Each result has the bits of the single [`dot_q4_1_q8_1`] (same order of sums).
 #[inline]
 pub fn dot4_q4_1_q8_1(w: &[BlockQ4_1], x: [&[BlockQ8_1]; 4]) -> [f32; 4] {
     #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
@@ -61,7 +62,8 @@ pub fn dot4_q4_1_q8_1(w: &[BlockQ4_1], x: [&[BlockQ8_1]; 4]) -> [f32; 4] {
     x.map(|x| scalar::dot_q4_1_q8_1(w, x))
 }
 
-/// Four dot products of one `Q8_0` row segment with four `Q8_0` activation segments.
+/// Four dot products of one `Q8_0` row segment with four `Q8_0` activation segments,
+/// each with the bits of the single [`dot_q8_0_q8_0`].
 #[inline]
 pub fn dot4_q8_0_q8_0(w: &[BlockQ8_0], x: [&[BlockQ8_0]; 4]) -> [f32; 4] {
     #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
@@ -173,12 +175,15 @@ mod avx2 {
         hsum(_mm256_add_ps(acc[0], acc[1])) + offsets
     }
 
+    /// Each row sums exactly as [`dot_q4_1_q8_1`] does (even and odd blocks in two
+    /// accumulators, offsets apart), so its result has the same bits.
     pub unsafe fn dot4_q4_1_q8_1(w: &[BlockQ4_1], x: [&[BlockQ8_1]; 4]) -> [f32; 4] {
         let ones = _mm256_set1_epi16(1);
-        let mut acc = [_mm256_setzero_ps(); 4];
+        let mut acc = [[_mm256_setzero_ps(); 4]; 2];
         let mut offsets = [0f32; 4];
         for (b, w) in w.iter().enumerate() {
             let qw = nibbles(&w.qs);
+            let acc = &mut acc[b & 1];
             for r in 0..4 {
                 let x = &x[r][b];
                 offsets[r] += w.m * x.s;
@@ -187,14 +192,16 @@ mod avx2 {
                 acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(w.d * x.d), sums, acc[r]);
             }
         }
-        std::array::from_fn(|r| hsum(acc[r]) + offsets[r])
+        std::array::from_fn(|r| hsum(_mm256_add_ps(acc[0][r], acc[1][r])) + offsets[r])
     }
 
+    /// Each row sums exactly as [`dot_q8_0_q8_0`] does.
     pub unsafe fn dot4_q8_0_q8_0(w: &[BlockQ8_0], x: [&[BlockQ8_0]; 4]) -> [f32; 4] {
-        let mut acc = [_mm256_setzero_ps(); 4];
+        let mut acc = [[_mm256_setzero_ps(); 4]; 2];
         for (b, w) in w.iter().enumerate() {
             let qw = load(&w.qs);
             let aw = _mm256_sign_epi8(qw, qw);
+            let acc = &mut acc[b & 1];
             for r in 0..4 {
                 let x = &x[r][b];
                 let pairs = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(load(&x.qs), qw));
@@ -202,7 +209,7 @@ mod avx2 {
                 acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(w.d * x.d), sums, acc[r]);
             }
         }
-        std::array::from_fn(|r| hsum(acc[r]))
+        std::array::from_fn(|r| hsum(_mm256_add_ps(acc[0][r], acc[1][r])))
     }
 
     pub unsafe fn dot_q8_0_q8_0(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
@@ -266,7 +273,8 @@ mod tests {
         assert!(close(scalar::dot_q8_0_q8_0(&w8_0, &x8_0), want));
     }
 
-    /// The four-row versions equal four single dot products.
+    /// The four-row versions equal four single dot products, bit for bit (a row's
+    /// result must not depend on whether it was computed in a group of four).
     #[test]
     fn four_row_dots_equal_single_dots() {
         let blocks = 7;
@@ -276,7 +284,7 @@ mod tests {
         let w4_0 = q4_0_bytes(3, blocks);
         let w4_1: Vec<BlockQ4_1> = w4_0.iter().map(|b| BlockQ4_1 { d: b.d, m: 0.125, qs: b.qs }).collect();
         let w8_0: Vec<BlockQ8_0> = values(blocks * QK, 1.5).chunks(QK).map(BlockQ8_0::quantize).collect();
-        let close = |a: f32, b: f32| (a - b).abs() <= 1e-5 * b.abs().max(1.0);
+        let close = |a: f32, b: f32| a.to_bits() == b.to_bits();
         let got = dot4_q4_1_q8_1(&w4_1, std::array::from_fn(|r| x8_1[r].as_slice()));
         let got0 = dot4_q4_0_q8_0(&w4_0, std::array::from_fn(|r| x8_0[r].as_slice()));
         let got8 = dot4_q8_0_q8_0(&w8_0, std::array::from_fn(|r| x8_0[r].as_slice()));

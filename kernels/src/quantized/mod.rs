@@ -10,6 +10,13 @@
 //!
 //! The weight keeps its GGUF blocks (scales widened from f16 to f32 at load time, so a
 //! `Q4_1` block takes 24 bytes instead of 20); it is never expanded to f32.
+//!
+//! Batch invariance: an output element is one block dot product of its weight row and
+//! its activation row, summed in the same order whether the row went through the
+//! four-row kernel or the one-row kernel, and each activation row is quantized on its
+//! own; so [`QuantizedMatrix::forward`] gives a row the same bits for any number of
+//! rows. Only [`QuantizedMatrix::forward_batch_dependent`] switches to an f32 GEMM
+//! for many rows (unquantized activations, another summation order).
 
 pub mod blocks;
 pub mod dot;
@@ -20,8 +27,8 @@ use rayon::prelude::*;
 use crate::error::KernelError;
 use blocks::{BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1, QK};
 
-/// From this many activation rows on, [`QuantizedMatrix::forward`] multiplies through a
-/// transient f32 copy of the weight with candle's GEMM.
+/// From this many activation rows on, [`QuantizedMatrix::forward_batch_dependent`]
+/// multiplies through a transient f32 copy of the weight with candle's GEMM.
 pub const GEMM_MIN_ROWS: usize = 64;
 /// ... but only for matrices up to this many weights (16 Mi: 64 MiB of f32), so the
 /// tied LM head of a large vocabulary is never expanded.
@@ -145,10 +152,23 @@ impl QuantizedMatrix {
         transpose(&out_t, self.rows, m)
     }
 
-    /// `x [.., cols]` (any float dtype, CPU) -> `[.., rows]` f32.
+    /// `x [.., cols]` (any float dtype, CPU) -> `[.., rows]` f32, through the block
+    /// dot products for any number of rows: batch-invariant (see the module docs).
     ///
     /// Errors: the last dimension is not `cols`, or `x` is not on the CPU.
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        self.forward_rows(x, false)
+    }
+
+    /// [`Self::forward`], except that from [`GEMM_MIN_ROWS`] rows on (a prefill) a
+    /// matrix of at most [`GEMM_MAX_WEIGHTS`] is expanded to f32 for the call and
+    /// multiplied with candle's GEMM: faster for long prompts, but a row's result then
+    /// depends on how many rows share the call.
+    pub fn forward_batch_dependent(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        self.forward_rows(x, true)
+    }
+
+    fn forward_rows(&self, x: &Tensor, allow_gemm: bool) -> candle_core::Result<Tensor> {
         let dims = x.dims();
         let Some((&cols, lead)) = dims.split_last() else {
             candle_core::bail!("quantized matmul: a scalar input");
@@ -162,7 +182,7 @@ impl QuantizedMatrix {
         let m: usize = lead.iter().product();
         let mut out_dims = lead.to_vec();
         out_dims.push(self.rows);
-        if m >= GEMM_MIN_ROWS && self.rows * self.cols <= GEMM_MAX_WEIGHTS {
+        if allow_gemm && m >= GEMM_MIN_ROWS && self.rows * self.cols <= GEMM_MAX_WEIGHTS {
             // Prefill-sized: expand this one matrix to f32 for the moment of the call
             // and use candle's blocked f32 GEMM, which beats per-block dot products
             // once the expansion is amortized over many rows.
@@ -286,7 +306,7 @@ mod tests {
         let q = QuantizedMatrix::from_gguf_bytes(QuantFormat::Q4_1, rows, cols, &q4_1_bytes(&w)).unwrap();
         let x: Vec<f32> = (0..m * cols).map(|i| ((i as f32) * 0.013).sin()).collect();
         let xt = Tensor::from_vec(x.clone(), (m, cols), &Device::Cpu).unwrap();
-        let gemm = q.forward(&xt).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let gemm = q.forward_batch_dependent(&xt).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
         let dots = q.matmul(&x, m);
         // The block path rounds activations to 8 bits (error at most half a step,
         // max|x| / 254 per block); the GEMM path keeps them in f32.
@@ -307,6 +327,51 @@ mod tests {
             .collect();
         for (a, b) in gemm.iter().zip(&exact) {
             assert!((a - b).abs() <= 1e-4 * b.abs().max(1.0));
+        }
+    }
+
+    /// A Q4_1 matrix of `rows x cols` and activations of `m` rows, row `j` the same
+    /// for every `m` (so the same row can be compared across calls).
+    fn q4_1_case(rows: usize, cols: usize, format: QuantFormat) -> QuantizedMatrix {
+        let w: Vec<f32> = (0..rows * cols).map(|i| ((i as f32) * 0.173).sin() * 0.5).collect();
+        match format {
+            QuantFormat::Q4_1 => QuantizedMatrix::from_gguf_bytes(format, rows, cols, &q4_1_bytes(&w)).unwrap(),
+            _ => {
+                let bytes: Vec<u8> = w.chunks(QK).flat_map(|c| q8_0_bytes(c)).collect();
+                QuantizedMatrix::from_gguf_bytes(format, rows, cols, &bytes).unwrap()
+            }
+        }
+    }
+
+    /// One `Q8_0` block's GGUF bytes (f16 scale, 32 signed bytes).
+    fn q8_0_bytes(block: &[f32]) -> Vec<u8> {
+        let b = BlockQ8_0::quantize(block);
+        let mut bytes = half::f16::from_f32(b.d).to_le_bytes().to_vec();
+        bytes.extend(b.qs.iter().map(|&q| q as u8));
+        bytes
+    }
+
+    fn activation_rows(m: usize, cols: usize) -> Vec<f32> {
+        (0..m * cols).map(|i| ((i / cols) as f32 * 0.7 + (i % cols) as f32 * 0.031).cos()).collect()
+    }
+
+    #[test]
+    fn forward_gives_each_row_the_same_bits_among_1_3_8_64_or_200_rows() {
+        let (rows, cols) = (72, 128);
+        for format in [QuantFormat::Q4_1, QuantFormat::Q8_0] {
+            let q = q4_1_case(rows, cols, format);
+            let run = |m: usize| {
+                let x = Tensor::from_vec(activation_rows(m, cols), (m, cols), &Device::Cpu).unwrap();
+                q.forward(&x).unwrap().to_vec2::<f32>().unwrap()
+            };
+            let all = run(200);
+            for m in [1, 3, 8, 64, 200] {
+                let got = run(m);
+                for (j, row) in got.iter().enumerate() {
+                    let same = row.iter().zip(&all[j]).all(|(a, b)| a.to_bits() == b.to_bits());
+                    assert!(same, "{format:?}: row {j} of {m} differs from row {j} of 200");
+                }
+            }
         }
     }
 

@@ -35,9 +35,10 @@ impl DecoderLayer {
         input: &ModelInput,
         kv_cache: &(Tensor, Tensor),
     ) -> Result<Tensor> {
-        let h = self.attn.forward(&self.attn_norm.forward(x)?, rope, &input.attn, kv_cache)?;
+        let inv = input.batch_invariant;
+        let h = self.attn.forward(&self.attn_norm.forward(x)?, rope, &input.attn, kv_cache, inv)?;
         let x = (x + h)?;
-        let h = self.mlp.forward(&self.mlp_norm.forward(&x)?)?;
+        let h = self.mlp.forward(&self.mlp_norm.forward(&x)?, inv)?;
         x + h
     }
 }
@@ -89,7 +90,7 @@ impl Model for DecoderModel {
             x = layer.forward(&x, (&cos, &sin), input, cache)?;
         }
         let x = x.index_select(&input.logits_indices, 0)?;
-        let logits = self.lm_head.forward(&self.norm.forward(&x)?)?;
+        let logits = self.lm_head.forward(&self.norm.forward(&x)?, input.batch_invariant)?;
         logits.to_dtype(DType::F32)
     }
 

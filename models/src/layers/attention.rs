@@ -44,18 +44,21 @@ impl Attention {
     /// Attends `x [T, hidden]` (the step's new tokens) over the cached context, writing
     /// the new K/V into `kv_cache` (`[num_blocks, block_size, Hkv, D]` each) at
     /// `attn.slot_mapping`. `cos`/`sin` are `[T, D/2]`. Returns `[T, hidden]`.
+    /// `batch_invariant` picks `ponder_kernels::paged_attention` over
+    /// `paged_attention_batch_dependent` (and see [`Linear::forward`]).
     pub fn forward(
         &self,
         x: &Tensor,
         rope: (&Tensor, &Tensor),
         attn: &AttentionMetadata,
         kv_cache: &(Tensor, Tensor),
+        batch_invariant: bool,
     ) -> Result<Tensor> {
         let AttentionShape { num_heads, num_kv_heads, head_dim } = self.shape;
         let t = x.dim(0)?;
-        let mut q = self.q_proj.forward(x)?.reshape((t, num_heads, head_dim))?;
-        let mut k = self.k_proj.forward(x)?.reshape((t, num_kv_heads, head_dim))?;
-        let v = self.v_proj.forward(x)?.reshape((t, num_kv_heads, head_dim))?;
+        let mut q = self.q_proj.forward(x, batch_invariant)?.reshape((t, num_heads, head_dim))?;
+        let mut k = self.k_proj.forward(x, batch_invariant)?.reshape((t, num_kv_heads, head_dim))?;
+        let v = self.v_proj.forward(x, batch_invariant)?.reshape((t, num_kv_heads, head_dim))?;
         if let Some(norm) = &self.q_norm {
             q = norm.forward(&q)?;
         }
@@ -67,7 +70,11 @@ impl Attention {
         let (k_cache, v_cache) = kv_cache;
         ponder_kernels::write_kv_cache(&k, &v.contiguous()?, k_cache, v_cache, &attn.slot_mapping)?;
         let scale = 1.0 / (head_dim as f32).sqrt();
-        let out = ponder_kernels::paged_attention(&q, k_cache, v_cache, attn, scale)?;
-        self.o_proj.forward(&out.reshape((t, num_heads * head_dim))?)
+        let out = if batch_invariant {
+            ponder_kernels::paged_attention(&q, k_cache, v_cache, attn, scale)?
+        } else {
+            ponder_kernels::paged_attention_batch_dependent(&q, k_cache, v_cache, attn, scale)?
+        };
+        self.o_proj.forward(&out.reshape((t, num_heads * head_dim))?, batch_invariant)
     }
 }

@@ -89,11 +89,22 @@ impl Linear {
     }
 
     /// `x [num_tokens, in_features]` f32 -> `[num_tokens, out_features]` f32.
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    ///
+    /// With `batch_invariant`, a row's output has the same bits for any number of rows
+    /// on the CPU: dense weights (and GGUF F32/F16 tensors, which candle keeps dense)
+    /// go through [`ponder_kernels::matmul_t`] instead of candle's GEMM, `Q4_0`/`Q4_1`/
+    /// `Q8_0` blocks never switch to the f32 GEMM, and candle's other quantized formats
+    /// are one dot product per element already. Other devices use candle's kernels.
+    pub fn forward(&self, x: &Tensor, batch_invariant: bool) -> Result<Tensor> {
+        let cpu = x.device().is_cpu();
         let y = match &self.weight {
+            LinearWeight::Dense(w) | LinearWeight::Quantized(QMatMul::Tensor(w)) if batch_invariant && cpu => {
+                ponder_kernels::matmul_t(x, w)?
+            }
             LinearWeight::Dense(w) => x.matmul(&w.t()?)?,
             LinearWeight::Quantized(q) => q.forward(&x.contiguous()?)?,
-            LinearWeight::Blocks(m) => m.forward(x)?,
+            LinearWeight::Blocks(m) if batch_invariant => m.forward(x)?,
+            LinearWeight::Blocks(m) => m.forward_batch_dependent(x)?,
         };
         match &self.bias {
             Some(b) => y.broadcast_add(b),
@@ -113,10 +124,13 @@ mod tests {
         let w = Tensor::new(&[[1f32, 2., 3.], [4., 5., 6.]], &dev).unwrap();
         let b = Tensor::new(&[0.5f32, -1.0], &dev).unwrap();
         let x = Tensor::new(&[[1f32, 0., -1.], [2., 1., 0.]], &dev).unwrap();
-        let y = Linear::dense(w).with_bias(b).unwrap().forward(&x).unwrap();
         let want = [[1. - 3. + 0.5, 4. - 6. - 1.], [2. + 2. + 0.5, 8. + 5. - 1.]];
-        assert_eq!(y.to_vec2::<f32>().unwrap(), want.map(|r| r.to_vec()).to_vec());
-        assert_eq!(y.dim(D::Minus1).unwrap(), 2);
+        let linear = Linear::dense(w).with_bias(b).unwrap();
+        for batch_invariant in [true, false] {
+            let y = linear.forward(&x, batch_invariant).unwrap();
+            assert_eq!(y.to_vec2::<f32>().unwrap(), want.map(|r| r.to_vec()).to_vec());
+            assert_eq!(y.dim(D::Minus1).unwrap(), 2);
+        }
     }
 
     #[test]

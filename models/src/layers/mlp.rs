@@ -22,11 +22,12 @@ impl Mlp {
         Self { gate, up, down }
     }
 
-    /// `x [num_tokens, hidden]` -> `[num_tokens, hidden]`.
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let gate = candle_nn::ops::silu(&self.gate.forward(x)?)?;
-        let up = self.up.forward(x)?;
-        self.down.forward(&(gate * up)?)
+    /// `x [num_tokens, hidden]` -> `[num_tokens, hidden]` (`batch_invariant`: see
+    /// [`Linear::forward`]; the rest is element-wise).
+    pub fn forward(&self, x: &Tensor, batch_invariant: bool) -> Result<Tensor> {
+        let gate = candle_nn::ops::silu(&self.gate.forward(x, batch_invariant)?)?;
+        let up = self.up.forward(x, batch_invariant)?;
+        self.down.forward(&(gate * up)?, batch_invariant)
     }
 }
 
@@ -41,7 +42,7 @@ mod tests {
         let lin = |rows: [[f32; 2]; 2]| Linear::dense(Tensor::new(&rows, &dev).unwrap());
         let mlp = Mlp::new(lin([[1., 0.], [0., 1.]]), lin([[2., 0.], [0., -1.]]), lin([[1., 1.], [1., -1.]]));
         let x = [0.5f32, -1.5];
-        let y = mlp.forward(&Tensor::new(&[x], &dev).unwrap()).unwrap().to_vec2::<f32>().unwrap();
+        let y = mlp.forward(&Tensor::new(&[x], &dev).unwrap(), true).unwrap().to_vec2::<f32>().unwrap();
         let silu = |v: f32| v / (1.0 + (-v).exp());
         let h = [silu(x[0]) * 2.0 * x[0], silu(x[1]) * -x[1]];
         let want = [h[0] + h[1], h[0] - h[1]];

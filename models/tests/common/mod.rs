@@ -84,6 +84,7 @@ pub fn step(model: &dyn Model, cache: &mut PagedCache, seqs: &mut [Seq]) -> Vec<
         positions: Tensor::new(positions.as_slice(), dev).unwrap(),
         attn,
         logits_indices: Tensor::new(logits_indices.as_slice(), dev).unwrap(),
+        batch_invariant: true,
     };
     let logits = model.forward(&input, &cache.caches).unwrap();
     assert_eq!(logits.dims(), &[seqs.len(), model.vocab_size()]);

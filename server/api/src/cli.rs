@@ -76,6 +76,12 @@ pub struct ServeArgs {
     /// Running streams stall while a long prompt is prefilled; for measurements.
     #[arg(long)]
     pub no_enable_chunked_prefill: bool,
+    /// Let the CPU kernels choose reduction orders by batch shape (f32 GEMM for
+    /// prefills of 64+ rows, split-K by the number of work items): faster prefill, but
+    /// a seeded request's tokens and logprobs may then change with what shares its
+    /// steps. By default every row is computed batch-invariantly.
+    #[arg(long)]
+    pub no_batch_invariance: bool,
     /// Require `Authorization: Bearer <key>` on /v1 routes.
     #[arg(long, env = "PONDER_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
@@ -208,6 +214,8 @@ mod tests {
         }
         assert!(!serve(&[]).no_enable_chunked_prefill);
         assert!(serve(&["--no-enable-chunked-prefill"]).no_enable_chunked_prefill);
+        assert!(!serve(&[]).no_batch_invariance);
+        assert!(serve(&["--no-batch-invariance"]).no_batch_invariance);
     }
 
     #[test]

@@ -107,7 +107,13 @@ pub fn load(args: &ServeArgs) -> anyhow::Result<LoadedServer> {
     })
     .context("invalid scheduler settings")?;
     let grammar = grammar_compiler(&tokenizer, vocab_size);
-    let mut runner = ModelRunner::new(model, RunnerConfig { block_size: args.block_size, num_blocks, kv_cache_dtype: dtype })?;
+    let runner_cfg = RunnerConfig {
+        block_size: args.block_size,
+        num_blocks,
+        kv_cache_dtype: dtype,
+        batch_invariant: !args.no_batch_invariance,
+    };
+    let mut runner = ModelRunner::new(model, runner_cfg)?;
     if let Some(compiler) = &grammar {
         runner = runner.with_grammar_compiler(compiler.clone());
     }

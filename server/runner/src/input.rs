@@ -94,7 +94,8 @@ impl StepInputs {
 
     /// Copies the ids, positions and logits indices to `device` as u32 tensors
     /// (`[num_tokens]`, `[num_tokens]`, `[num_sampled]`); the metadata stays on the host.
-    pub fn into_model_input(self, device: &Device) -> candle_core::Result<ModelInput> {
+    /// `batch_invariant` goes to [`ModelInput::batch_invariant`].
+    pub fn into_model_input(self, device: &Device, batch_invariant: bool) -> candle_core::Result<ModelInput> {
         let n = self.input_ids.len();
         let num_sampled = self.logits_indices.len();
         Ok(ModelInput {
@@ -102,6 +103,7 @@ impl StepInputs {
             positions: Tensor::from_vec(self.positions, n, device)?,
             attn: self.attn,
             logits_indices: Tensor::from_vec(self.logits_indices, num_sampled, device)?,
+            batch_invariant,
         })
     }
 }

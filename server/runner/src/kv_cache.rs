@@ -17,6 +17,10 @@ pub struct RunnerConfig {
     pub num_blocks: usize,
     /// Element type of the cached K/V (usually the model's activation dtype).
     pub kv_cache_dtype: DType,
+    /// Run the batch-invariant kernels (`ponder serve` default; off with
+    /// `--no-batch-invariance`): a sequence's logits, and so its seeded samples and
+    /// logprobs, have the same bits whatever else shares its steps.
+    pub batch_invariant: bool,
 }
 
 impl RunnerConfig {
@@ -106,7 +110,7 @@ mod tests {
 
     #[test]
     fn config_rejects_empty_caches_and_slot_ids_beyond_u32() {
-        let ok = RunnerConfig { block_size: 16, num_blocks: 8, kv_cache_dtype: DType::F32 };
+        let ok = RunnerConfig { block_size: 16, num_blocks: 8, kv_cache_dtype: DType::F32, batch_invariant: true };
         assert!(ok.validate().is_ok());
         assert!(RunnerConfig { block_size: 0, ..ok.clone() }.validate().is_err());
         assert!(RunnerConfig { num_blocks: 0, ..ok.clone() }.validate().is_err());
@@ -115,7 +119,7 @@ mod tests {
 
     #[test]
     fn allocated_caches_have_the_paged_layout_and_are_zero() -> candle_core::Result<()> {
-        let cfg = RunnerConfig { block_size: 4, num_blocks: 3, kv_cache_dtype: DType::F32 };
+        let cfg = RunnerConfig { block_size: 4, num_blocks: 3, kv_cache_dtype: DType::F32, batch_invariant: true };
         let caches = allocate_kv_caches(&cfg, 2, 2, 8, &Device::Cpu)?;
         assert_eq!(caches.len(), 2);
         for (k, v) in &caches {

@@ -72,7 +72,7 @@ impl ModelRunner {
         }
         let inputs = StepInputs::from_batch(batch, self.cfg.num_blocks)?;
         let num_sampled = inputs.logits_indices.len();
-        let input = inputs.into_model_input(self.model.device())?;
+        let input = inputs.into_model_input(self.model.device(), self.cfg.batch_invariant)?;
         let logits = on_pool(|| self.model.forward(&input, &self.kv_caches))?;
         self.forward_passes += 1;
         let host = self.logits_to_host(&logits, num_sampled)?;

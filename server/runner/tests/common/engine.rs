@@ -3,7 +3,7 @@
 //! README: 6 greedy cases per architecture, prompts of 3, 5, 8, 13, 32 and 40 tokens).
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -114,6 +114,8 @@ pub struct Engine {
     pub batches: Vec<ScheduledBatch>,
     /// Sampled ids of every sequence, in order.
     pub outputs: HashMap<SeqId, Vec<u32>>,
+    /// The bits of each sampled token's f32 logprob, in the same order as `outputs`.
+    pub logprob_bits: HashMap<SeqId, Vec<u32>>,
     /// How each finished sequence ended.
     pub finished: HashMap<SeqId, FinishReason>,
     /// `(seq, outputs sampled so far)` for every preemption seen (running → waiting).
@@ -131,10 +133,21 @@ impl Engine {
     /// Loads the `arch` golden checkpoint on the CPU behind a `CountingModel` and builds
     /// a runner with an f32 KV cache of the scheduler's shape.
     pub fn new(arch: &str, cfg: SchedulerConfig) -> Self {
-        let inner = load_model(&golden_dir(arch), &Device::Cpu).unwrap_or_else(|e| panic!("{arch}: {e:#}"));
+        Self::load(&golden_dir(arch), cfg)
+    }
+
+    /// Like [`Self::new`] for the model at `path` (an HF folder or a `.gguf`).
+    pub fn load(path: &Path, cfg: SchedulerConfig) -> Self {
+        let inner = load_model(path, &Device::Cpu).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+        Self::with_model(inner, cfg)
+    }
+
+    /// An engine over an already loaded model (batch-invariant kernels, f32 KV cache).
+    pub fn with_model(inner: Box<dyn Model>, cfg: SchedulerConfig) -> Self {
         let model_calls = Arc::new(AtomicU64::new(0));
         let model = CountingModel { inner, calls: model_calls.clone() };
-        let runner_cfg = RunnerConfig { block_size: cfg.block_size, num_blocks: cfg.num_blocks, kv_cache_dtype: DType::F32 };
+        let runner_cfg =
+            RunnerConfig { block_size: cfg.block_size, num_blocks: cfg.num_blocks, kv_cache_dtype: DType::F32, batch_invariant: true };
         let runner = ModelRunner::new(Box::new(model), runner_cfg).expect("runner");
         Self {
             scheduler: Scheduler::new(cfg).expect("scheduler config"),
@@ -142,6 +155,7 @@ impl Engine {
             model_calls,
             batches: Vec::new(),
             outputs: HashMap::new(),
+            logprob_bits: HashMap::new(),
             finished: HashMap::new(),
             preemptions: Vec::new(),
             recomputes: Vec::new(),
@@ -153,11 +167,22 @@ impl Engine {
 
     /// Submits `prompt` as a one-sequence request with `greedy_params()`.
     pub fn add(&mut self, prompt: &[u32]) -> SeqId {
+        self.add_samples(prompt, &[greedy_params()])[0]
+    }
+
+    /// Submits `prompt` as one request with a sequence per entry of `params` (as the
+    /// API splits `n > 1`); returns their ids in order.
+    pub fn add_samples(&mut self, prompt: &[u32], params: &[SamplingParams]) -> Vec<SeqId> {
         self.next_id += 1;
-        let seq_id = SeqId(self.next_id);
-        let spec = SeqSpec { seq_id, prompt_token_ids: prompt.into(), params: Arc::new(greedy_params()) };
-        self.scheduler.add_request(Request { id: RequestId(self.next_id), seqs: vec![spec], priority: 0 }).expect("add_request");
-        seq_id
+        let request = RequestId(self.next_id);
+        let mut seqs = Vec::new();
+        for p in params {
+            self.next_id += 1;
+            seqs.push(SeqSpec { seq_id: SeqId(self.next_id), prompt_token_ids: prompt.into(), params: Arc::new(p.clone()) });
+        }
+        let ids = seqs.iter().map(|s| s.seq_id).collect();
+        self.scheduler.add_request(Request { id: request, seqs, priority: 0 }).expect("add_request");
+        ids
     }
 
     /// One engine step: `schedule`, `execute`, `update`. Asserts that a non-empty batch
@@ -176,6 +201,7 @@ impl Engine {
         assert_eq!(out.sampled.iter().map(|t| t.seq_id).collect::<Vec<_>>(), sampled, "one token per sampled sequence");
         for update in self.scheduler.update(&out) {
             self.outputs.entry(update.seq_id).or_default().push(update.token.token_id);
+            self.logprob_bits.entry(update.seq_id).or_default().push(update.token.logprob.to_bits());
             if let Some(reason) = update.finish {
                 self.finished.insert(update.seq_id, reason);
             }
