@@ -222,12 +222,22 @@ async fn pause_abort_ends_streams_with_abort_and_pause_wait_lets_them_finish() {
     // mode=wait answers only after the request in flight ended, by length.
     let running = tokio::spawn({
         let (client, base) = (client.clone(), base.clone());
-        async move { client.post(format!("{base}/v1/completions")).json(&greedy(300)).send().await.unwrap().json::<Value>().await.unwrap() }
+        async move { client.post(format!("{base}/v1/completions")).json(&greedy(450)).send().await.unwrap().json::<Value>().await.unwrap() }
     });
-    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    // Pause only once the engine runs it (a fixed sleep raced the request's arrival on
+    // a loaded CI machine: the pause then found nothing in flight and held the request).
+    for _ in 0..500 {
+        if gauge(&client, &base, "ponder:num_requests_running").await == 1.0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(gauge(&client, &base, "ponder:num_requests_running").await, 1.0, "the request never ran");
     let (status, _) = admin(&client, &base, "/pause?mode=wait", json!({})).await;
     assert_eq!(status, 200);
-    assert!(running.is_finished(), "pause?mode=wait returned before the request ended");
+    // The engine's own count, published before the pause is answered (the HTTP reply to
+    // the request itself may still be on its way).
+    assert_eq!(gauge(&client, &base, "ponder:num_requests_running").await, 0.0, "pause?mode=wait returned before the request ended");
     let done = running.await.unwrap();
     assert_eq!(done["choices"][0]["finish_reason"], "length");
     assert_eq!(admin(&client, &base, "/resume", json!({})).await.0, 200);

@@ -39,7 +39,7 @@ impl Executor for FakeRunner {
             .filter(|s| s.sample.is_some())
             .map(|s| SampledToken { seq_id: s.seq_id, token_id, logprob: -0.5, top_logprobs: Vec::new() })
             .collect();
-        Ok(StepOutput { sampled, failed: Vec::new() })
+        Ok(StepOutput { sampled, ..StepOutput::default() })
     }
 
     fn swap_weights(&mut self, weights: NewWeights) -> anyhow::Result<()> {

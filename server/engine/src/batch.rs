@@ -55,6 +55,28 @@ pub struct ScheduledSeq {
     /// Present when this step reaches the end of the sequence's known tokens, so the
     /// logits at its last new token must be sampled.
     pub sample: Option<SampleSpec>,
+    /// Present when the sequence asked for prompt logprobs and this chunk computes
+    /// prompt positions whose next token is still unscored.
+    #[serde(default)]
+    pub prompt_logprobs: Option<PromptLogprobsRequest>,
+}
+
+/// Which rows of a chunk to score against the prompt (vLLM's `prompt_logprobs`).
+///
+/// ```text
+///  prompt:  t0   t1   t2   t3   t4   t5          chunk = positions 2..5 (t2 t3 t4)
+///  rows:              r2   r3   r4               r2 scores t3, r3 t4, r4 t5
+///  target_ids:        t3   t4   t5               (t5 is not in the chunk's tokens)
+/// ```
+/// Row `num_computed_tokens + i` of the chunk scores `target_ids[i]`, for the first
+/// `target_ids.len()` rows; the prompt's last position predicts the first output
+/// token and is never a prompt row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PromptLogprobsRequest {
+    /// Top alternatives to return per position.
+    pub num_top: usize,
+    /// The prompt token that follows each scored row, in row order (at least one).
+    pub target_ids: Vec<u32>,
 }
 
 /// What the sampler needs for one sequence.
@@ -95,6 +117,31 @@ pub struct StepOutput {
     /// goes on.
     #[serde(default)]
     pub failed: Vec<SeqFailure>,
+    /// Prompt logprobs of the chunks that asked for them, in batch order.
+    #[serde(default)]
+    pub prompt_logprobs: Vec<PromptLogprobsChunk>,
+}
+
+/// The scored rows of one sequence's chunk (a `PromptLogprobsRequest` answered).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PromptLogprobsChunk {
+    pub seq_id: SeqId,
+    /// Prompt position of the token `logprobs[0]` scores (the chunk's first row + 1).
+    pub first_position: usize,
+    pub logprobs: Vec<PromptLogprob>,
+}
+
+/// One prompt token under the model's raw distribution at the position before it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PromptLogprob {
+    pub token_id: u32,
+    /// Natural-log probability of `token_id` (raw log-softmax).
+    pub logprob: f32,
+    /// 1-based rank of `token_id`: the number of tokens whose logit is at least its
+    /// own (vLLM's rank).
+    pub rank: usize,
+    /// The `num_top` most likely tokens with their log-probabilities, most likely first.
+    pub top_logprobs: Vec<(u32, f32)>,
 }
 
 /// Why one sequence of a step got no token.

@@ -38,6 +38,8 @@ pub enum AddRequestError {
     ZeroMaxTokens(SeqId),
     #[error("prompt of sequence {seq_id:?} has {prompt_len} tokens: with one generated token it exceeds max_model_len {max_model_len}")]
     PromptTooLong { seq_id: SeqId, prompt_len: usize, max_model_len: usize },
+    #[error("sequence {seq_id:?}: {source}")]
+    InvalidParams { seq_id: SeqId, source: crate::sampling::InvalidSamplingParam },
     #[error("prompt of sequence {seq_id:?} needs {needed} KV blocks but the cache holds {num_blocks}")]
     NotEnoughBlocks { seq_id: SeqId, needed: usize, num_blocks: usize },
 }

@@ -24,7 +24,10 @@ pub mod thinking_budget;
 #[cfg(test)]
 mod testing;
 
-pub use batch::{SampleSpec, SampledToken, ScheduledBatch, ScheduledSeq, SeqFailure, StepOutput, TokenHistory};
+pub use batch::{
+    PromptLogprob, PromptLogprobsChunk, PromptLogprobsRequest, SampleSpec, SampledToken, ScheduledBatch, ScheduledSeq, SeqFailure,
+    StepOutput, TokenHistory,
+};
 pub use block_hash::{hash_block_tokens, BlockHash};
 pub use block_pool::BlockPool;
 pub use error::{AddRequestError, ConfigError};
@@ -32,7 +35,7 @@ pub use finish::FinishReason;
 pub use ids::{BlockId, RequestId, SeqId};
 pub use kv_cache_manager::{ComputedBlocks, KvCacheConfig, KvCacheManager};
 pub use request::{Request, SeqSpec};
-pub use sampling::{SamplingParams, StructuredOutput};
+pub use sampling::{InvalidSamplingParam, LogprobsMode, SamplingParams, StructuredOutput};
 pub use scheduler::{Scheduler, SchedulerConfig, SchedulerStats, SchedulingPolicy, SeqUpdate};
 pub use sequence::{SeqStatus, Sequence};
 pub use thinking_budget::{ReasoningPhase, ThinkingBudget};

@@ -19,6 +19,8 @@ mod update;
 #[cfg(test)]
 mod fuzz_tests;
 #[cfg(test)]
+mod prompt_logprobs_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::{HashMap, VecDeque};
@@ -170,7 +172,8 @@ impl Scheduler {
     ///
     /// # Errors
     /// `AddRequestError` (and nothing is queued) when the request is empty or its id or a
-    /// sequence id is already in use, a prompt is empty, `max_tokens` is 0, or a prompt
+    /// sequence id is already in use, a prompt is empty, `max_tokens` is 0, a sampling
+    /// parameter is out of range (`SamplingParams::validate`), or a prompt
     /// can never fit: `prompt_len + 1 > max_model_len` or more blocks than the cache holds.
     pub fn add_request(&mut self, request: Request) -> Result<(), AddRequestError> {
         self.validate(&request)?;
@@ -206,6 +209,7 @@ impl Scheduler {
             if spec.params.max_tokens == 0 {
                 return Err(AddRequestError::ZeroMaxTokens(seq_id));
             }
+            spec.params.validate().map_err(|source| AddRequestError::InvalidParams { seq_id, source })?;
             if prompt_len + 1 > self.cfg.max_model_len {
                 return Err(AddRequestError::PromptTooLong { seq_id, prompt_len, max_model_len: self.cfg.max_model_len });
             }

@@ -12,7 +12,7 @@ use std::num::NonZeroUsize;
 use std::ops::Range;
 use std::sync::Arc;
 
-use crate::batch::{SampleSpec, TokenHistory};
+use crate::batch::{PromptLogprob, PromptLogprobsRequest, SampleSpec, TokenHistory};
 use crate::block_hash::{hash_block_tokens, BlockHash};
 use crate::finish::FinishReason;
 use crate::ids::{RequestId, SeqId};
@@ -53,6 +53,9 @@ pub struct Sequence {
     block_hashes: Vec<BlockHash>,
     /// Reasoning section state, when `params.thinking_budget` is set.
     reasoning_phase: Option<ReasoningPhase>,
+    /// Scores of prompt tokens `1..=prompt_logprobs.len()` so far (`params.prompt_logprobs`);
+    /// handed out with the first output token.
+    prompt_logprobs: Vec<PromptLogprob>,
 }
 
 impl Sequence {
@@ -72,6 +75,7 @@ impl Sequence {
             hash_block_size,
             block_hashes: Vec::new(),
             reasoning_phase: None,
+            prompt_logprobs: Vec::new(),
         };
         seq.reasoning_phase = seq.params.thinking_budget.as_ref().map(ThinkingBudget::initial_phase);
         seq.extend_block_hashes();
@@ -159,6 +163,51 @@ impl Sequence {
             _ => None,
         };
         SampleSpec { params: self.params.clone(), output_index: self.output.len(), history, forced_token, constrained, allow_think_start }
+    }
+
+    /// Whether prompt rows still have to be scored: prompt logprobs were asked for, the
+    /// first output token (which delivers them) is not out yet, and some prompt token
+    /// after the first is unscored.
+    fn needs_prompt_rows(&self) -> bool {
+        self.params.prompt_logprobs.is_some() && self.output.is_empty() && self.prompt_logprobs.len() + 1 < self.prompt.len()
+    }
+
+    /// Leading positions the prefix cache may serve: all of them, except for a sequence
+    /// that still needs prompt rows, whose unscored positions must be computed (vLLM
+    /// skips the prefix cache for `prompt_logprobs` requests likewise).
+    pub fn max_cached_prefix(&self) -> usize {
+        if self.needs_prompt_rows() {
+            self.prompt_logprobs.len()
+        } else {
+            usize::MAX
+        }
+    }
+
+    /// The rows of the chunk `start..end` to score against the prompt, if any:
+    /// positions `start..min(end, prompt_len - 1)`, each scoring the prompt token after it.
+    pub fn prompt_logprobs_request(&self, start: usize, end: usize) -> Option<PromptLogprobsRequest> {
+        let num_top = self.params.prompt_logprobs?;
+        let last_row = end.min(self.prompt.len().saturating_sub(1));
+        (self.needs_prompt_rows() && start < last_row)
+            .then(|| PromptLogprobsRequest { num_top, target_ids: self.prompt[start + 1..=last_row].to_vec() })
+    }
+
+    /// Records scores of prompt tokens `first_position..`; only the next unscored
+    /// position onwards is taken (a recomputed chunk repeats scored ones).
+    pub(crate) fn add_prompt_logprobs(&mut self, first_position: usize, logprobs: &[PromptLogprob]) {
+        if !self.needs_prompt_rows() {
+            return;
+        }
+        let next = self.prompt_logprobs.len() + 1;
+        let Some(skip) = next.checked_sub(first_position) else { return };
+        let room = self.prompt.len() - next;
+        self.prompt_logprobs.extend(logprobs.iter().skip(skip).take(room).cloned());
+    }
+
+    /// The prompt scores, taken once when the first output token is appended
+    /// (`None` when they were not asked for).
+    pub(crate) fn take_prompt_logprobs(&mut self) -> Option<Vec<PromptLogprob>> {
+        self.params.prompt_logprobs.map(|_| std::mem::take(&mut self.prompt_logprobs))
     }
 
     /// Where the output stands with respect to its reasoning section (`None` without a

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use crate::batch::{SampledToken, ScheduledBatch, ScheduledSeq, StepOutput};
+use crate::batch::{PromptLogprob, PromptLogprobsChunk, SampledToken, ScheduledBatch, ScheduledSeq, StepOutput};
 use crate::ids::{RequestId, SeqId};
 use crate::request::{Request, SeqSpec};
 use crate::sampling::SamplingParams;
@@ -45,6 +45,11 @@ fn fingerprints(tokens: &[u32]) -> Vec<u64> {
             fp
         })
         .collect()
+}
+
+/// The fake runner's score of the last token of `tokens` given the ones before it.
+pub(crate) fn fake_prompt_logprob(tokens: &[u32]) -> f32 {
+    -((fingerprints(tokens).last().copied().unwrap_or(0) % 1000) as f32)
 }
 
 /// Stands in for the model runner.
@@ -90,6 +95,9 @@ impl FakeRunner {
         let mut out = StepOutput::default();
         for s in &batch.seqs {
             self.run_seq(s)?;
+            if s.prompt_logprobs.is_some() {
+                out.prompt_logprobs.push(self.score_prompt_rows(s)?);
+            }
             if let Some(spec) = &s.sample {
                 out.sampled.push(SampledToken {
                     seq_id: s.seq_id,
@@ -100,6 +108,22 @@ impl FakeRunner {
             }
         }
         Ok(out)
+    }
+
+    /// Answers a chunk's `PromptLogprobsRequest`: checks that its targets are the prompt
+    /// tokens after its rows, and scores each with [`fake_prompt_logprob`].
+    fn score_prompt_rows(&self, s: &ScheduledSeq) -> Result<PromptLogprobsChunk, String> {
+        let req = s.prompt_logprobs.as_ref().ok_or("no prompt logprobs request")?;
+        let (prompt_len, known) = &self.tokens[&s.seq_id];
+        let start = s.num_computed_tokens;
+        let end = start + req.target_ids.len();
+        if req.target_ids.is_empty() || end >= *prompt_len + 1 || end > start + s.token_ids.len() || req.target_ids[..] != known[start + 1..=end] {
+            return Err(format!("{:?}: prompt logprob targets {:?} are not the prompt after rows {start}..", s.seq_id, req.target_ids));
+        }
+        let logprobs = (start + 1..=end)
+            .map(|p| PromptLogprob { token_id: known[p], logprob: fake_prompt_logprob(&known[..=p]), rank: 1, top_logprobs: Vec::new() })
+            .collect();
+        Ok(PromptLogprobsChunk { seq_id: s.seq_id, first_position: start + 1, logprobs })
     }
 
     fn run_seq(&mut self, s: &ScheduledSeq) -> Result<(), String> {

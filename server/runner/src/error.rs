@@ -12,8 +12,6 @@ pub enum SamplerError {
     NanLogit { token_id: u32 },
     #[error("token {token_id} is outside the vocabulary of {vocab_size} tokens")]
     TokenOutOfVocab { token_id: u32, vocab_size: usize },
-    #[error("invalid sampling parameter `{name}`: {reason}")]
-    InvalidParam { name: &'static str, reason: String },
     #[error("penalties are set but the SampleSpec carries no token history")]
     MissingHistory,
     #[error("every token has probability zero after logit processing")]
@@ -37,6 +35,8 @@ pub enum RunnerError {
     ContextTooLong { seq_id: SeqId, len: usize },
     #[error("sequence {seq_id:?}: slot {slot} exceeds the u32 range of the kernels")]
     SlotOverflow { seq_id: SeqId, slot: usize },
+    #[error("sequence {seq_id:?}: {rows} prompt-logprob rows do not fit its chunk of {tokens} tokens beside its sampled row")]
+    PromptLogprobRows { seq_id: SeqId, rows: usize, tokens: usize },
     #[error("the model returned logits of shape {got:?}, expected [{rows}, {vocab}]")]
     LogitsShape { got: Vec<usize>, rows: usize, vocab: usize },
     #[error("sampling sequence {seq_id:?}: {source}")]

@@ -8,8 +8,12 @@
 //!            ^ query_start_loc[0] = 0                 ^ [1] = 4                ^ [2] = 5
 //! slot(pos) = block_table[pos / block_size] * block_size + pos % block_size
 //! seq_lens[i] = num_computed_tokens + new tokens
-//! logits_indices: the last row of each sequence whose `sample` is `Some`
+//! logits_indices: per sequence, its prompt-logprob rows (the first
+//!                 `prompt_logprobs.target_ids.len()` rows of its chunk), then its
+//!                 last row when its `sample` is `Some`
 //! ```
+
+use std::ops::Range;
 
 use candle_core::{Device, Tensor};
 use ponder_engine::{ScheduledBatch, ScheduledSeq};
@@ -27,15 +31,29 @@ pub struct StepInputs {
     pub positions: Vec<u32>,
     /// Slot mapping, query start offsets, context lengths and block tables.
     pub attn: AttentionMetadata,
-    /// Rows whose logits are sampled, one per sequence with a `SampleSpec`, in batch order.
+    /// Rows whose logits the model returns, in batch order: prompt-logprob rows and
+    /// sampled rows (see the module docs).
     pub logits_indices: Vec<u32>,
+    /// For each sequence of the batch (same order), where its rows sit in
+    /// `logits_indices`, i.e. in the model's logits.
+    pub logits_rows: Vec<SeqLogitsRows>,
+}
+
+/// One sequence's rows of the step's logits.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SeqLogitsRows {
+    /// Logits rows scoring prompt tokens (`ScheduledSeq::prompt_logprobs`); empty if none.
+    pub prompt: Range<usize>,
+    /// The logits row to sample, when the sequence has a `SampleSpec`.
+    pub sample: Option<usize>,
 }
 
 impl StepInputs {
     /// Lays out `batch` as described in the module docs.
     ///
     /// Errors: a zero block size, a sequence with no tokens, a slot id beyond `u32`, a context length beyond `u32`, a block table
-    /// that does not cover the new positions, or a block id `>= num_blocks`.
+    /// that does not cover the new positions, a block id `>= num_blocks`, or more
+    /// prompt-logprob rows than the chunk has (its sampled row excluded).
     pub fn from_batch(batch: &ScheduledBatch, num_blocks: usize) -> Result<Self, RunnerError> {
         if batch.block_size == 0 {
             return Err(RunnerError::InvalidConfig("the batch's block_size is 0".into()));
@@ -52,6 +70,7 @@ impl StepInputs {
                 block_tables: Vec::with_capacity(batch.seqs.len()),
             },
             logits_indices: Vec::new(),
+            logits_rows: Vec::with_capacity(batch.seqs.len()),
         };
         for seq in &batch.seqs {
             inputs.push_seq(seq, batch.block_size, num_blocks)?;
@@ -86,14 +105,24 @@ impl StepInputs {
         self.attn.query_start_loc.push(rows_end);
         self.attn.seq_lens.push(seq_len as u32);
         self.attn.block_tables.push(table);
+        let rows_start = rows_end - seq.token_ids.len() as u32;
+        let num_prompt_rows = seq.prompt_logprobs.as_ref().map_or(0, |r| r.target_ids.len());
+        if num_prompt_rows + usize::from(seq.sample.is_some()) > seq.token_ids.len() {
+            return Err(RunnerError::PromptLogprobRows { seq_id, rows: num_prompt_rows, tokens: seq.token_ids.len() });
+        }
+        let first = self.logits_indices.len();
+        self.logits_indices.extend(rows_start..rows_start + num_prompt_rows as u32);
+        let mut rows = SeqLogitsRows { prompt: first..self.logits_indices.len(), sample: None };
         if seq.sample.is_some() {
+            rows.sample = Some(self.logits_indices.len());
             self.logits_indices.push(rows_end - 1);
         }
+        self.logits_rows.push(rows);
         Ok(())
     }
 
     /// Copies the ids, positions and logits indices to `device` as u32 tensors
-    /// (`[num_tokens]`, `[num_tokens]`, `[num_sampled]`); the metadata stays on the host.
+    /// (`[num_tokens]`, `[num_tokens]`, `[num_logits_rows]`); the metadata stays on the host.
     /// `batch_invariant` goes to [`ModelInput::batch_invariant`].
     pub fn into_model_input(self, device: &Device, batch_invariant: bool) -> candle_core::Result<ModelInput> {
         let n = self.input_ids.len();

@@ -4,6 +4,7 @@
 //! Code map:
 //! - [`runner`]: `ModelRunner`, owner of the device KV cache; `execute(&ScheduledBatch)`.
 //! - [`input`]: `ScheduledBatch` → host-side input ids, positions, attention metadata.
+//! - [`prompt_logprobs`]: scores of prompt tokens (vLLM's `prompt_logprobs`).
 //! - [`kv_cache`]: `RunnerConfig`, KV cache sizing and allocation.
 //! - [`sampler`]: logits row → token; [`logits_processors`], [`truncation`],
 //!   [`logprobs`] and [`rng`] hold its steps.
@@ -17,6 +18,7 @@ pub mod input;
 pub mod kv_cache;
 pub mod logits_processors;
 pub mod logprobs;
+pub mod prompt_logprobs;
 pub mod rng;
 pub mod runner;
 pub mod sampler;

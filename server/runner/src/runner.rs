@@ -2,17 +2,21 @@
 //! `ScheduledBatch` into exactly one forward pass plus sampling.
 
 use candle_core::{DType, Tensor};
-use ponder_engine::{SampleSpec, SampledToken, ScheduledBatch, SeqFailure, SeqId, StepOutput};
+use ponder_engine::{PromptLogprobsChunk, SampleSpec, SampledToken, ScheduledBatch, SeqFailure, SeqId, StepOutput};
 use ponder_models::Model;
 use rayon::prelude::*;
 
 use crate::error::RunnerError;
-use crate::input::StepInputs;
+use crate::input::{SeqLogitsRows, StepInputs};
+use crate::prompt_logprobs::score_prompt_rows;
 use crate::kv_cache::{allocate_kv_caches, RunnerConfig};
 use crate::sampler::Sampler;
 use crate::structured::{GrammarCompiler, Grammars};
 use llguidance::toktrie::SimpleVob;
 use std::sync::Arc;
+
+/// A sampled row: its sequence, what to sample, and its row in the step's logits.
+type SampleRow<'a> = (SeqId, &'a SampleSpec, usize);
 
 /// Runs one engine step at a time: builds the inputs, runs the model once over all
 /// scheduled tokens (prefill chunks and decodes together), copies the sampled rows'
@@ -54,7 +58,8 @@ impl ModelRunner {
     }
 
     /// Runs one step: one `model.forward` over every token of `batch`, then one sampled
-    /// token per sequence with a `SampleSpec`, in batch order. An empty batch returns an
+    /// token per sequence with a `SampleSpec`, in batch order, and the prompt logprobs
+    /// of every chunk that asked for them. An empty batch returns an
     /// empty `StepOutput` without running the model.
     ///
     /// A sequence whose token cannot be produced (bad sampling parameters, NaN logits,
@@ -70,19 +75,54 @@ impl ModelRunner {
         if batch.block_size != self.cfg.block_size {
             return Err(RunnerError::BlockSizeMismatch { batch: batch.block_size, cache: self.cfg.block_size }.into());
         }
-        let inputs = StepInputs::from_batch(batch, self.cfg.num_blocks)?;
-        let num_sampled = inputs.logits_indices.len();
+        let mut inputs = StepInputs::from_batch(batch, self.cfg.num_blocks)?;
+        let num_rows = inputs.logits_indices.len();
+        let logits_rows = std::mem::take(&mut inputs.logits_rows);
         let input = inputs.into_model_input(self.model.device(), self.cfg.batch_invariant)?;
         let logits = on_pool(|| self.model.forward(&input, &self.kv_caches))?;
         self.forward_passes += 1;
-        let host = self.logits_to_host(&logits, num_sampled)?;
-        let rows: Vec<(SeqId, &SampleSpec)> =
-            batch.seqs.iter().filter_map(|s| s.sample.as_ref().map(|spec| (s.seq_id, spec))).collect();
+        let host = self.logits_to_host(&logits, num_rows)?;
         let mut failed = Vec::new();
-        let masks = self.grammar_masks(&rows, &mut failed);
+        let prompt_logprobs = self.score_prompts(&host, batch, &logits_rows, &mut failed);
+        let rows: Vec<SampleRow> = batch
+            .seqs
+            .iter()
+            .zip(&logits_rows)
+            .filter_map(|(s, r)| Some((s.seq_id, s.sample.as_ref()?, r.sample?)))
+            .collect();
+        let sampled = self.sample_step(&host, &rows, &mut failed);
+        let failed_ids: Vec<SeqId> = failed.iter().map(|f| f.seq_id).collect();
+        self.grammars.release(&failed_ids);
+        Ok(StepOutput { sampled, failed, prompt_logprobs })
+    }
+
+    /// Prompt logprobs of every chunk that asked for them; a sequence whose rows cannot
+    /// be scored goes to `failed`.
+    fn score_prompts(
+        &self,
+        host: &[f32],
+        batch: &ScheduledBatch,
+        logits_rows: &[SeqLogitsRows],
+        failed: &mut Vec<SeqFailure>,
+    ) -> Vec<PromptLogprobsChunk> {
+        let vocab = self.model.vocab_size();
+        let mut chunks = Vec::new();
+        for (seq, rows) in batch.seqs.iter().zip(logits_rows) {
+            let Some(req) = &seq.prompt_logprobs else { continue };
+            match score_prompt_rows(host, vocab, rows.prompt.clone(), req) {
+                Ok(logprobs) => chunks.push(PromptLogprobsChunk { seq_id: seq.seq_id, first_position: seq.num_computed_tokens + 1, logprobs }),
+                Err(source) => failed.push(SeqFailure { seq_id: seq.seq_id, message: RunnerError::Sampling { seq_id: seq.seq_id, source }.to_string() }),
+            }
+        }
+        chunks
+    }
+
+    /// Samples every row of `rows` (grammar masks applied), skipping sequences already
+    /// in `failed`; a sampling or grammar error fails that sequence alone.
+    fn sample_step(&mut self, host: &[f32], rows: &[SampleRow], failed: &mut Vec<SeqFailure>) -> Vec<SampledToken> {
+        let masks = self.grammar_masks(rows, failed);
         let mut sampled = Vec::with_capacity(rows.len());
-        // Row i of `host` belongs to rows[i]: every row is sampled, grammar failures skipped after.
-        for (result, &(seq_id, spec)) in self.sample_rows(&host, &rows, &masks).into_iter().zip(&rows) {
+        for (result, &(seq_id, spec, _)) in self.sample_rows(host, rows, &masks).into_iter().zip(rows) {
             if failed.iter().any(|f| f.seq_id == seq_id) {
                 continue;
             }
@@ -101,16 +141,14 @@ impl ModelRunner {
             }
             sampled.push(token);
         }
-        let failed_ids: Vec<SeqId> = failed.iter().map(|f| f.seq_id).collect();
-        self.grammars.release(&failed_ids);
-        Ok(StepOutput { sampled, failed })
+        sampled
     }
 
     /// The allowed-token mask of every constrained row that samples freely; a grammar
     /// that fails goes to `failed` (that sequence alone).
-    fn grammar_masks(&mut self, rows: &[(SeqId, &SampleSpec)], failed: &mut Vec<SeqFailure>) -> Vec<(SeqId, SimpleVob)> {
+    fn grammar_masks(&mut self, rows: &[SampleRow], failed: &mut Vec<SeqFailure>) -> Vec<(SeqId, SimpleVob)> {
         let mut masks = Vec::new();
-        for &(seq_id, spec) in rows {
+        for &(seq_id, spec, _) in rows {
             let Some(output) = spec.params.structured_output.as_ref().filter(|_| spec.constrained && spec.forced_token.is_none()) else {
                 continue;
             };
@@ -170,7 +208,7 @@ impl ModelRunner {
     }
 
     /// Checks the logits' shape and copies them to the host in one transfer, as a
-    /// row-major `[num_sampled * vocab_size]` f32 vector.
+    /// row-major `[num_rows * vocab_size]` f32 vector.
     fn logits_to_host(&self, logits: &Tensor, num_sampled: usize) -> anyhow::Result<Vec<f32>> {
         let vocab = self.model.vocab_size();
         if logits.dims() != [num_sampled, vocab] {
@@ -179,26 +217,21 @@ impl ModelRunner {
         Ok(logits.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?)
     }
 
-    /// Samples row `i` of `host` for `rows[i]`, in parallel when there are several.
-    fn sample_rows(
-        &self,
-        host: &[f32],
-        rows: &[(SeqId, &SampleSpec)],
-        masks: &[(SeqId, SimpleVob)],
-    ) -> Vec<Result<SampledToken, RunnerError>> {
+    /// Samples each of `rows` from its logits row of `host`, in parallel when there are several.
+    fn sample_rows(&self, host: &[f32], rows: &[SampleRow], masks: &[(SeqId, SimpleVob)]) -> Vec<Result<SampledToken, RunnerError>> {
         let vocab = self.model.vocab_size();
         let sampler = &self.sampler;
-        let sample_one = |(i, &(seq_id, spec)): (usize, &(SeqId, &SampleSpec))| {
+        let sample_one = |&(seq_id, spec, row): &SampleRow| {
             let allowed = masks.iter().find(|(id, _)| *id == seq_id).map(|(_, m)| m);
             sampler
-                .sample_allowed(&host[i * vocab..(i + 1) * vocab], spec, allowed)
+                .sample_allowed(&host[row * vocab..(row + 1) * vocab], spec, allowed)
                 .map(|s| s.into_sampled_token(seq_id))
                 .map_err(|source| RunnerError::Sampling { seq_id, source })
         };
         if rows.len() > 1 {
-            rows.par_iter().enumerate().map(sample_one).collect()
+            rows.par_iter().map(sample_one).collect()
         } else {
-            rows.iter().enumerate().map(sample_one).collect()
+            rows.iter().map(sample_one).collect()
         }
     }
 }

@@ -6,18 +6,22 @@
 //!    top-p, min-p, and an inverse-CDF draw with the counter-based uniform
 //!    [`sample_uniform`]`(params.seed, spec.output_index)` (see [`crate::rng`]).
 //!
-//! The reported log-probabilities are those of the raw row (see [`crate::logprobs`]).
+//! The reported log-probabilities follow `params.logprobs_mode` (vLLM's): the raw row's
+//! (`raw_logprobs`, the default; see [`crate::logprobs`]) or those of the logits the
+//! token was drawn from (`processed_logprobs`: after bias, penalties, the grammar mask,
+//! temperature and truncation, removed tokens at `-inf`; greedy rows without
+//! temperature or truncation).
 
 use std::borrow::Cow;
 
 use llguidance::toktrie::SimpleVob;
-use ponder_engine::{SampleSpec, SampledToken, SamplingParams, SeqId};
+use ponder_engine::{LogprobsMode, SampleSpec, SampledToken, SamplingParams, SeqId};
 
 use crate::error::SamplerError;
 use crate::logits_processors::{apply_logit_bias, apply_penalties, apply_temperature};
 use crate::logprobs::{top_logprobs, LogSoftmax};
 use crate::rng::sample_uniform;
-use crate::truncation::{draw_inverse_cdf, min_p_filter, softmax_over, top_k_ids, top_p_filter};
+use crate::truncation::{draw_inverse_cdf, min_p_filter, softmax_over, top_k_ids, top_p_filter, Candidate};
 
 /// Temperatures below this are treated as greedy, as vLLM's `_SAMPLING_EPS` does:
 /// dividing by them would overflow f32 logits, and the limit is the argmax anyway.
@@ -27,9 +31,9 @@ pub const GREEDY_TEMPERATURE_EPS: f32 = 1e-5;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
     pub token_id: u32,
-    /// Natural-log probability of `token_id` under the raw logits.
+    /// Natural-log probability of `token_id` (raw or processed, per `logprobs_mode`).
     pub logprob: f32,
-    /// `(token, logprob)` of the `k` most likely raw tokens, most likely first, when
+    /// `(token, logprob)` of the `k` most likely tokens (same mode), most likely first, when
     /// `params.logprobs == Some(k)`; empty otherwise.
     pub top_logprobs: Vec<(u32, f32)>,
 }
@@ -51,7 +55,7 @@ impl Sampler {
     /// `[num_sampled, vocab_size]` host logits) as `spec` asks; a `spec.forced_token`
     /// (thinking budget spent) is returned as is, with its log-probability.
     ///
-    /// Errors: an empty or NaN-containing row, invalid parameters, out-of-vocabulary
+    /// Errors: an empty or NaN-containing row, out-of-vocabulary
     /// ids in `logit_bias` or the history, missing history for penalties, or a row
     /// where every token ends with probability 0.
     pub fn sample(&self, logits_row: &[f32], spec: &SampleSpec) -> Result<Sample, SamplerError> {
@@ -59,31 +63,54 @@ impl Sampler {
     }
 
     /// [`Self::sample`] restricted to the tokens `allowed` holds (a structured-output
-    /// grammar's mask): the others get probability 0 before sampling. Log-probabilities
-    /// are still those of the raw row.
+    /// grammar's mask): the others get probability 0 before sampling (and `-inf`
+    /// processed logprobs).
+    ///
+    /// `spec.params` must have passed `SamplingParams::validate` (the scheduler checks
+    /// it once at admission); out-of-range values give wrong draws or `NoCandidates`,
+    /// never a panic.
     pub fn sample_allowed(&self, logits_row: &[f32], spec: &SampleSpec, allowed: Option<&SimpleVob>) -> Result<Sample, SamplerError> {
         let params = &*spec.params;
-        validate_params(params)?;
         check_row(logits_row)?;
-        let token_id = match spec.forced_token {
-            // The thinking budget is spent: emit the engine's token, report its logprob.
-            Some(id) if id as usize >= logits_row.len() => {
-                return Err(SamplerError::TokenOutOfVocab { token_id: id, vocab_size: logits_row.len() })
+        if let Some(id) = spec.forced_token {
+            // The thinking budget is spent: emit the engine's token with its raw logprob
+            // (it was not drawn, so no processed distribution describes it).
+            if id as usize >= logits_row.len() {
+                return Err(SamplerError::TokenOutOfVocab { token_id: id, vocab_size: logits_row.len() });
             }
-            Some(id) => id,
-            None => {
-                let processed = mask_logits(process_logits(logits_row, spec)?, allowed);
-                if params.temperature < GREEDY_TEMPERATURE_EPS {
-                    greedy(&processed)?
-                } else {
-                    sample_random(processed.into_owned(), params, spec.output_index)?
-                }
-            }
-        };
-        let norm = LogSoftmax::of(logits_row);
-        let top = params.logprobs.map_or_else(Vec::new, |k| top_logprobs(logits_row, k, &norm));
-        Ok(Sample { token_id, logprob: norm.logprob(logits_row[token_id as usize]), top_logprobs: top })
+            return Ok(report(logits_row, id, params.logprobs));
+        }
+        let processed = mask_logits(process_logits(logits_row, spec)?, allowed);
+        let processed_mode = params.logprobs_mode == LogprobsMode::ProcessedLogprobs;
+        if params.temperature < GREEDY_TEMPERATURE_EPS {
+            let id = greedy(&processed)?;
+            let row = if processed_mode { &processed[..] } else { logits_row };
+            return Ok(report(row, id, params.logprobs));
+        }
+        let mut scaled = processed.into_owned();
+        apply_temperature(&mut scaled, params.temperature);
+        let (id, kept) = sample_random(&scaled, params, spec.output_index)?;
+        if processed_mode {
+            return Ok(report(&keep_only(scaled, &kept), id, params.logprobs));
+        }
+        Ok(report(logits_row, id, params.logprobs))
     }
+}
+
+/// `token_id`'s log-probability and the top `k` under the log-softmax of `row` (the
+/// raw row, or the processed one in `processed_logprobs` mode).
+fn report(row: &[f32], token_id: u32, logprobs: Option<usize>) -> Sample {
+    let norm = LogSoftmax::of(row);
+    let top = logprobs.map_or_else(Vec::new, |k| top_logprobs(row, k, &norm));
+    Sample { token_id, logprob: norm.logprob(row[token_id as usize]), top_logprobs: top }
+}
+
+/// The logits the draw used: `scaled` with every token outside `kept` set to `-inf`.
+fn keep_only(mut scaled: Vec<f32>, kept: &[Candidate]) -> Vec<f32> {
+    let mut keep = vec![false; scaled.len()];
+    kept.iter().for_each(|c| keep[c.token_id as usize] = true);
+    scaled.iter_mut().zip(keep).filter(|(_, k)| !k).for_each(|(l, _)| *l = f32::NEG_INFINITY);
+    scaled
 }
 
 /// Steps 1 and 2: logit bias and penalties. Borrows the row when neither applies.
@@ -125,44 +152,22 @@ fn greedy(logits: &[f32]) -> Result<u32, SamplerError> {
     }
 }
 
-/// Step 3 for `temperature > 0`: temperature, top-k, softmax, top-p, min-p, draw.
-fn sample_random(mut logits: Vec<f32>, params: &SamplingParams, output_index: usize) -> Result<u32, SamplerError> {
-    apply_temperature(&mut logits, params.temperature);
+/// Step 3 for `temperature > 0`, on logits already divided by the temperature: top-k,
+/// softmax, top-p, min-p, draw. Returns the token and the candidates it was drawn from.
+fn sample_random(scaled: &[f32], params: &SamplingParams, output_index: usize) -> Result<(u32, Vec<Candidate>), SamplerError> {
     let ids = match params.top_k {
-        Some(k) if k < logits.len() => top_k_ids(&logits, k),
-        _ => (0..logits.len() as u32).collect(),
+        Some(k) if k < scaled.len() => top_k_ids(scaled, k),
+        _ => (0..scaled.len() as u32).collect(),
     };
-    let mut cands = softmax_over(&logits, &ids)?;
+    let mut cands = softmax_over(scaled, &ids)?;
     if params.top_p < 1.0 {
         top_p_filter(&mut cands, f64::from(params.top_p));
     }
     if params.min_p > 0.0 {
         min_p_filter(&mut cands, f64::from(params.min_p));
     }
-    draw_inverse_cdf(&mut cands, sample_uniform(params.seed, output_index))
-}
-
-fn validate_params(p: &SamplingParams) -> Result<(), SamplerError> {
-    let invalid = |name: &'static str, reason: String| Err(SamplerError::InvalidParam { name, reason });
-    if !(p.temperature >= 0.0 && p.temperature.is_finite()) {
-        return invalid("temperature", format!("{} is not a finite value >= 0", p.temperature));
-    }
-    if !(p.top_p > 0.0 && p.top_p <= 1.0) {
-        return invalid("top_p", format!("{} is not in (0, 1]", p.top_p));
-    }
-    if p.top_k == Some(0) {
-        return invalid("top_k", "0 would keep no token; use None to disable".into());
-    }
-    if !(0.0..=1.0).contains(&p.min_p) {
-        return invalid("min_p", format!("{} is not in [0, 1]", p.min_p));
-    }
-    if !(p.repetition_penalty > 0.0 && p.repetition_penalty.is_finite()) {
-        return invalid("repetition_penalty", format!("{} is not a finite value > 0", p.repetition_penalty));
-    }
-    if !(p.presence_penalty.is_finite() && p.frequency_penalty.is_finite()) {
-        return invalid("presence_penalty/frequency_penalty", "must be finite".into());
-    }
-    Ok(())
+    let token = draw_inverse_cdf(&mut cands, sample_uniform(params.seed, output_index))?;
+    Ok((token, cands))
 }
 
 fn check_row(row: &[f32]) -> Result<(), SamplerError> {

@@ -22,7 +22,7 @@ use crate::batch::ScheduledBatch;
 use crate::finish::FinishReason;
 use crate::ids::BlockId;
 use crate::sampling::SamplingParams;
-use crate::testing::{check_batch, check_invariants, config, request, Harness};
+use crate::testing::{check_batch, check_invariants, config, fake_prompt_logprob, request, Harness};
 
 /// `config`'s EOS id.
 const EOS: u32 = 0;
@@ -72,7 +72,7 @@ struct PromptGen {
 #[derive(Debug, Clone)]
 enum Op {
     /// A request of one sequence per prompt.
-    Add { prompts: Vec<PromptGen>, max_tokens: usize, min_tokens: usize, ignore_eos: bool, stop: bool, penalty: bool },
+    Add { prompts: Vec<PromptGen>, max_tokens: usize, min_tokens: usize, ignore_eos: bool, stop: bool, penalty: bool, prompt_logprobs: bool },
     /// One engine step; the samples of batch entries `i` with bit `i % 8` of `lost` set
     /// never come back.
     Step { lost: u8 },
@@ -113,7 +113,10 @@ fn op() -> impl Strategy<Value = Op> {
         prop::bool::weighted(0.3),
         prop::bool::weighted(0.2),
     )
+        // Every fifth `max_tokens` asks for prompt logprobs (derived, so the generated
+        // cases, and the coverage counts below, stay those of the fixed seed).
         .prop_map(|(prompts, max_tokens, min_tokens, ignore_eos, stop, penalty)| Op::Add {
+            prompt_logprobs: max_tokens % 5 == 0,
             prompts,
             max_tokens,
             min_tokens,
@@ -183,6 +186,21 @@ struct SeqModel {
     output: Vec<u32>,
     /// `Some(None)` once aborted, `Some(Some(reason))` once finished.
     ended: Option<Option<FinishReason>>,
+    /// Asked for prompt logprobs.
+    prompt_logprobs: bool,
+}
+
+/// The first update of a sequence that asked for prompt logprobs carries one score per
+/// prompt token after the first, each the fake runner's (so none came from a position
+/// the prefix cache skipped or from another sequence); every other update carries none.
+fn check_prompt_logprobs(seq: &SeqModel, u: &SeqUpdate) -> Result<(), String> {
+    let want: Option<Vec<(u32, f32)>> = (seq.prompt_logprobs && seq.output.len() == 1)
+        .then(|| (1..seq.prompt.len()).map(|p| (seq.prompt[p], fake_prompt_logprob(&seq.prompt[..=p]))).collect());
+    let got: Option<Vec<(u32, f32)>> = u.prompt_logprobs.as_ref().map(|v| v.iter().map(|l| (l.token_id, l.logprob)).collect());
+    if got != want {
+        return Err(format!("{:?} output {}: prompt logprobs {got:?}, expected {want:?}", u.seq_id, seq.output.len()));
+    }
+    Ok(())
 }
 
 /// Drives a `Harness` through a case and checks it against its own model.
@@ -223,13 +241,14 @@ impl Driver {
 
     fn apply(&mut self, op: &Op) -> Result<(), String> {
         match op {
-            Op::Add { prompts, max_tokens, min_tokens, ignore_eos, stop, penalty } => {
+            Op::Add { prompts, max_tokens, min_tokens, ignore_eos, stop, penalty, prompt_logprobs } => {
                 let params = SamplingParams {
                     max_tokens: *max_tokens,
                     min_tokens: *min_tokens,
                     ignore_eos: *ignore_eos,
                     stop_token_ids: if *stop { vec![STOP] } else { Vec::new() },
                     repetition_penalty: if *penalty { 1.1 } else { 1.0 },
+                    prompt_logprobs: prompt_logprobs.then_some(0),
                     ..SamplingParams::default()
                 };
                 let prompts: Vec<Vec<u32>> = prompts.iter().map(|p| self.prompt(p)).collect();
@@ -278,7 +297,8 @@ impl Driver {
         let ids: Vec<SeqId> = (first..first + prompts.len() as u64).map(SeqId).collect();
         for (&seq_id, prompt) in ids.iter().zip(prompts) {
             let want = reference(seq_id, prompt.len(), &params, max_model_len);
-            let model = SeqModel { request_id: RequestId(id), prompt, want, output: Vec::new(), ended: None };
+            let prompt_logprobs = params.prompt_logprobs.is_some();
+            let model = SeqModel { request_id: RequestId(id), prompt, want, output: Vec::new(), ended: None, prompt_logprobs };
             self.seqs.insert(seq_id, model);
         }
         self.requests.push((RequestId(id), ids));
@@ -401,6 +421,7 @@ impl Driver {
                 return Err(format!("update {u:?} for an ended sequence or the wrong request"));
             }
             seq.output.push(u.token.token_id);
+            check_prompt_logprobs(seq, u)?;
             let (want, reason) = &seq.want;
             if !want.starts_with(&seq.output) {
                 return Err(format!("{:?}: output {:?} departs from the reference {want:?}", u.seq_id, seq.output));

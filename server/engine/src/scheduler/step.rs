@@ -81,8 +81,9 @@ impl Scheduler {
         while idx < self.waiting.len() && step.budget > 0 && self.running.len() < self.cfg.max_num_seqs {
             let id = self.waiting[idx];
             let seq = &self.seqs[&id];
-            let hit = self.kv.get_computed_blocks(seq);
-            if self.waits_for_pending_block(id, &hit, step) {
+            let mut hit = self.kv.get_computed_blocks(seq);
+            let capped = cap_hit(&mut hit, seq.max_cached_prefix(), self.cfg.block_size);
+            if !capped && self.waits_for_pending_block(id, &hit, step) {
                 idx += 1;
                 continue;
             }
@@ -121,6 +122,7 @@ impl Scheduler {
         let start = seq.num_computed_tokens();
         let end = start + n;
         let sample = (end == seq.num_tokens()).then(|| seq.sample_spec());
+        let prompt_logprobs = seq.prompt_logprobs_request(start, end);
         let bs = self.cfg.block_size;
         step.pending.extend(seq.block_hashes().iter().take(end / bs).skip(start / bs).copied());
         let token_ids = seq.token_ids(start..end).into_owned();
@@ -133,6 +135,18 @@ impl Scheduler {
             num_computed_tokens: start,
             block_table: self.kv.block_table(id).to_vec(),
             sample,
+            prompt_logprobs,
         });
     }
+}
+
+/// Shortens a prefix-cache hit to at most `max_tokens` leading positions (whole blocks).
+/// Returns whether it was cut.
+fn cap_hit(hit: &mut ComputedBlocks, max_tokens: usize, block_size: usize) -> bool {
+    if hit.num_tokens <= max_tokens {
+        return false;
+    }
+    hit.blocks.truncate(max_tokens / block_size);
+    hit.num_tokens = hit.blocks.len() * block_size;
+    true
 }

@@ -205,7 +205,7 @@ fn aborting_a_request_frees_its_blocks_at_once_and_drops_its_late_token() {
     assert!(!h.sched.has_unfinished());
     let late = h.runner.execute(&batch, sevens);
     assert!(late.is_err(), "the runner forgot the aborted sequences");
-    let out = StepOutput { sampled: vec![SampledToken { seq_id: SeqId(1), token_id: 7, logprob: 0.0, top_logprobs: vec![] }], failed: vec![] };
+    let out = StepOutput { sampled: vec![SampledToken { seq_id: SeqId(1), token_id: 7, logprob: 0.0, top_logprobs: vec![] }], ..StepOutput::default() };
     assert!(h.sched.update(&out).is_empty());
     assert!(h.sched.abort_request(RequestId(1)).is_empty());
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use candle_core::{DType, Device, Tensor};
 use ponder_engine::{
-    FinishReason, Request, RequestId, SamplingParams, ScheduledBatch, Scheduler, SchedulerConfig, SeqId, SeqSpec,
+    FinishReason, PromptLogprob, SampledToken, Request, RequestId, SamplingParams, ScheduledBatch, Scheduler, SchedulerConfig, SeqId, SeqSpec,
     SeqStatus,
 };
 use ponder_models::{load_model, Model, ModelInput};
@@ -116,6 +116,10 @@ pub struct Engine {
     pub outputs: HashMap<SeqId, Vec<u32>>,
     /// The bits of each sampled token's f32 logprob, in the same order as `outputs`.
     pub logprob_bits: HashMap<SeqId, Vec<u32>>,
+    /// Every sampled token (with its logprobs) of every sequence, in order.
+    pub tokens: HashMap<SeqId, Vec<SampledToken>>,
+    /// Prompt logprobs delivered with a sequence's first token.
+    pub prompt_logprobs: HashMap<SeqId, Vec<PromptLogprob>>,
     /// How each finished sequence ended.
     pub finished: HashMap<SeqId, FinishReason>,
     /// `(seq, outputs sampled so far)` for every preemption seen (running → waiting).
@@ -156,6 +160,8 @@ impl Engine {
             batches: Vec::new(),
             outputs: HashMap::new(),
             logprob_bits: HashMap::new(),
+            tokens: HashMap::new(),
+            prompt_logprobs: HashMap::new(),
             finished: HashMap::new(),
             preemptions: Vec::new(),
             recomputes: Vec::new(),
@@ -185,6 +191,15 @@ impl Engine {
         ids
     }
 
+    /// Submits `prompt` as a one-sequence request with `params`.
+    pub fn add_with(&mut self, prompt: &[u32], params: SamplingParams) -> SeqId {
+        self.next_id += 1;
+        let seq_id = SeqId(self.next_id);
+        let spec = SeqSpec { seq_id, prompt_token_ids: prompt.into(), params: Arc::new(params) };
+        self.scheduler.add_request(Request { id: RequestId(self.next_id), seqs: vec![spec], priority: 0 }).expect("add_request");
+        seq_id
+    }
+
     /// One engine step: `schedule`, `execute`, `update`. Asserts that a non-empty batch
     /// costs exactly one forward pass (by the runner's counter and at the model), an empty
     /// one none, and that one token comes back per sampled sequence. Returns the batch.
@@ -202,6 +217,10 @@ impl Engine {
         for update in self.scheduler.update(&out) {
             self.outputs.entry(update.seq_id).or_default().push(update.token.token_id);
             self.logprob_bits.entry(update.seq_id).or_default().push(update.token.logprob.to_bits());
+            self.tokens.entry(update.seq_id).or_default().push(update.token.clone());
+            if let Some(scores) = update.prompt_logprobs {
+                self.prompt_logprobs.insert(update.seq_id, scores);
+            }
             if let Some(reason) = update.finish {
                 self.finished.insert(update.seq_id, reason);
             }
