@@ -154,3 +154,21 @@ def test_completions_count_reasoning_and_can_leave_it_out(tr):
         if c.choices
     )  # fmt: skip
     assert streamed == "The answer is 936."
+
+
+def test_legacy_completion_logprobs_and_echo_scoring_through_the_sdk(tr):
+    """The SDK's `Logprobs` type on /v1/completions; echo + max_tokens 0 scores a
+    sampled sequence with the same logprobs it was sampled with."""
+    prompt = "<｜begin▁of▁sentence｜><｜User｜>What is 12 + 30?<｜Assistant｜><think>\n"
+    out = tr.completions.create(model="tiny-reasoner", prompt=prompt, max_tokens=10, temperature=1.0, seed=3,
+                                logprobs=2, extra_body={"return_token_ids": True})
+    choice = out.choices[0]
+    lp = choice.logprobs
+    assert len(lp.tokens) == len(lp.token_logprobs) == len(lp.text_offset) == 10
+    assert all(t <= 0 for t in lp.token_logprobs)
+    assert "".join(lp.tokens) == choice.text
+    ids = out.model_extra["prompt_token_ids"] + choice.model_extra["token_ids"]
+    scored = tr.completions.create(model="tiny-reasoner", prompt=ids, max_tokens=0, echo=True, logprobs=0).choices[0]
+    assert scored.logprobs.token_logprobs[0] is None
+    assert scored.logprobs.token_logprobs[-10:] == lp.token_logprobs
+    assert scored.text.endswith(choice.text)

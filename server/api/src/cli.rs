@@ -82,6 +82,12 @@ pub struct ServeArgs {
     /// steps. By default every row is computed batch-invariantly.
     #[arg(long)]
     pub no_batch_invariance: bool,
+    /// What returned `logprobs` describe when a request sends no `logprobs_mode` (vLLM's
+    /// flag): `raw_logprobs` (log-softmax of the model's logits) or `processed_logprobs`
+    /// (of the logits the token was drawn from, after penalties, bias, grammar mask,
+    /// temperature and top-k/top-p/min-p).
+    #[arg(long, value_enum, default_value_t = LogprobsModeArg::RawLogprobs)]
+    pub logprobs_mode: LogprobsModeArg,
     /// Require `Authorization: Bearer <key>` on /v1 routes.
     #[arg(long, env = "PONDER_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
@@ -287,4 +293,22 @@ mod tests {
         assert!(Cli::try_parse_from(["ponder", "serve", "--kv-cache-memory", "lots"]).is_err());
     }
 
+}
+
+/// `--logprobs-mode` values, vLLM's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogprobsModeArg {
+    #[value(name = "raw_logprobs")]
+    RawLogprobs,
+    #[value(name = "processed_logprobs")]
+    ProcessedLogprobs,
+}
+
+impl From<LogprobsModeArg> for ponder_engine::LogprobsMode {
+    fn from(mode: LogprobsModeArg) -> Self {
+        match mode {
+            LogprobsModeArg::RawLogprobs => Self::RawLogprobs,
+            LogprobsModeArg::ProcessedLogprobs => Self::ProcessedLogprobs,
+        }
+    }
 }

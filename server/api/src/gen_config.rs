@@ -43,7 +43,7 @@ mod tests {
     fn generation_config_fields_override_openai_defaults() {
         let mut d = SamplingDefaults::default();
         apply(&mut d, &json!({"temperature": 0.6, "top_p": 0.95, "top_k": 20, "do_sample": true}));
-        assert_eq!(d, SamplingDefaults { temperature: 0.6, top_p: 0.95, top_k: Some(20) });
+        assert_eq!(d, SamplingDefaults { temperature: 0.6, top_p: 0.95, top_k: Some(20), ..Default::default() });
     }
 
     #[test]

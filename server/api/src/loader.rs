@@ -13,6 +13,7 @@ use ponder_runner::{num_blocks_for_memory, GrammarCompiler, ModelRunner, RunnerC
 
 use crate::cli::{KvCacheDtype, ServeArgs};
 use crate::metrics::Metrics;
+use crate::protocol::SamplingDefaults;
 use crate::model_source::{self, ModelSource};
 use crate::state::{AppState, CheckpointTarget};
 use ponder_core::{spawn_engine, EngineConfig, EngineCore};
@@ -131,7 +132,7 @@ pub fn load(args: &ServeArgs) -> anyhow::Result<LoadedServer> {
         metrics,
         max_model_len,
         vocab_size,
-        defaults: crate::gen_config::sampling_defaults(source.folder()),
+        defaults: SamplingDefaults { logprobs_mode: args.logprobs_mode.into(), ..crate::gen_config::sampling_defaults(source.folder()) },
         reasoning_field: args.reasoning_field,
         default_seed: args.seed,
         api_key: args.api_key.clone(),

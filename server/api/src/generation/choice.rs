@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use ponder_engine::{FinishReason as EngineFinish, SampledToken};
+use ponder_engine::{FinishReason as EngineFinish, PromptLogprob, SeqUpdate};
 use ponder_models::tokenizer::TextTokenizer;
 
-use crate::protocol::{ChunkDelta, FinishReason, TokenLogprob, TopLogprob, WeightSpan};
+use crate::protocol::{ChunkDelta, FinishReason, LegacyLogprobs, StopReason, TokenLogprob, TopLogprob, WeightSpan};
 use crate::text::{Deltas, TextPipeline, TextPipelineConfig};
 
 /// How a choice's text is produced.
@@ -21,6 +21,16 @@ pub struct ChoiceConfig {
     pub logprobs: bool,
     /// Attach generated token ids to streamed chunks (`return_token_ids`).
     pub return_token_ids: bool,
+    /// Completions: logprobs in the legacy format (with `logprobs`).
+    pub legacy_logprobs: bool,
+    /// Return the prompt's scores (vLLM's `prompt_logprobs`).
+    pub prompt_logprobs: bool,
+    /// The prompt's token ids (set per prompt by `submit`).
+    pub prompt_ids: Option<Arc<[u32]>>,
+    /// Completions' `echo`: the prompt text, returned before the output (per prompt).
+    pub echo: Option<Arc<str>>,
+    /// `max_tokens: 0` (scoring a prompt): the engine generates one token, never shown.
+    pub discard_output: bool,
 }
 
 /// State of one choice.
@@ -41,6 +51,14 @@ pub struct Choice {
     pub engine_finished: bool,
     /// Which weights produced which of `token_ids` (one span unless a swap happened).
     pub weight_versions: Vec<WeightSpan>,
+    /// The stop string or stop token that ended the choice.
+    pub stop_reason: Option<StopReason>,
+    /// Scores of prompt tokens `1..` (arrive with the first token), until sent.
+    pending_prompt_logprobs: Option<Vec<TokenLogprob>>,
+    /// A chunk with a payload went out (the prompt extras ride on the first).
+    sent_first: bool,
+    /// Characters of token text covered by legacy logprobs so far (`text_offset`).
+    legacy_offset: usize,
 }
 
 impl Choice {
@@ -57,6 +75,10 @@ impl Choice {
             finish: None,
             engine_finished: false,
             weight_versions: Vec::new(),
+            stop_reason: None,
+            pending_prompt_logprobs: None,
+            sent_first: false,
+            legacy_offset: 0,
         }
     }
 
@@ -90,26 +112,41 @@ impl Choice {
         Some(self.delta(deltas))
     }
 
-    /// Takes one generated token (with the engine's finish reason, if it ended the
-    /// sequence) and returns what to send for it. Tokens after the choice ended are ignored.
-    pub fn push(&mut self, token: &SampledToken, engine_finish: Option<EngineFinish>) -> ChunkDelta {
+    /// Takes one engine update of this choice's sequence (a generated token, the
+    /// engine's finish reason if it ended the sequence, prompt scores with the first
+    /// token) and returns what to send for it. Tokens after the choice ended are ignored.
+    pub fn push(&mut self, update: &SeqUpdate) -> ChunkDelta {
+        let (token, engine_finish) = (&update.token, update.finish);
         if engine_finish.is_some() {
             self.engine_finished = true;
+        }
+        if let Some(scores) = &update.prompt_logprobs {
+            self.pending_prompt_logprobs = Some(scores.iter().map(|p| self.prompt_logprob(p)).collect());
         }
         if self.finish.is_some() {
             return ChunkDelta { index: self.index, ..Default::default() };
         }
+        if self.config.discard_output {
+            // `max_tokens: 0`: the engine's one token only carried the prompt's scores.
+            self.finish = Some(FinishReason::Length);
+            let deltas = self.pipeline.finish();
+            return self.delta(Deltas { text: String::new(), ..deltas });
+        }
         self.token_ids.push(token.token_id);
         self.pending_ids.push(token.token_id);
         if self.config.logprobs {
-            self.pending_logprobs.push(self.token_logprob(token));
+            self.pending_logprobs.push(self.token_logprob(token.token_id, token.logprob, &token.top_logprobs));
         }
         // The text of EOS and stop tokens is not part of the output (vLLM's default).
         let ends_on_stop_token = matches!(engine_finish, Some(EngineFinish::Eos | EngineFinish::StopToken(_)));
         let mut deltas = if ends_on_stop_token { Deltas::default() } else { self.pipeline.push(token.token_id) };
         if self.pipeline.stopped() {
             self.finish = Some(FinishReason::Stop);
+            self.stop_reason = self.pipeline.matched_stop().map(|s| StopReason::Text(s.to_owned()));
         } else if let Some(f) = engine_finish {
+            if let EngineFinish::StopToken(id) = f {
+                self.stop_reason = Some(StopReason::Token(id));
+            }
             self.finish = Some(match f {
                 EngineFinish::Length => FinishReason::Length,
                 _ => FinishReason::Stop,
@@ -130,39 +167,85 @@ impl Choice {
         } else {
             (String::new(), d.text)
         };
+        let first = !self.sent_first && (!reasoning.is_empty() || !content.is_empty() || self.finish.is_some());
+        let echo = self.config.echo.as_deref().filter(|_| first).unwrap_or_default();
+        let content = format!("{echo}{content}");
         let mut out = ChunkDelta {
             index: self.index,
             reasoning: (!reasoning.is_empty()).then_some(reasoning),
             content: (!content.is_empty()).then_some(content),
             finish: self.finish,
             weight_versions: self.finish.and_then(|_| self.spanned_weight_versions()),
+            stop_reason: self.stop_reason.clone(),
             ..Default::default()
         };
         if out.reasoning.is_some() || out.content.is_some() || out.finish.is_some() {
+            let mut legacy = LegacyLogprobs::default();
+            if first {
+                self.sent_first = true;
+                let prompt_scores = self.pending_prompt_logprobs.take();
+                if self.config.echo.is_some() && self.config.legacy_logprobs && self.config.logprobs {
+                    self.push_echoed_prompt(&mut legacy, prompt_scores.as_deref().unwrap_or_default());
+                }
+                if self.config.return_token_ids {
+                    out.prompt_token_ids = self.config.prompt_ids.clone();
+                }
+                out.prompt_logprobs = prompt_scores.filter(|_| self.config.prompt_logprobs);
+            }
             let ids = std::mem::take(&mut self.pending_ids);
             out.token_ids = self.config.return_token_ids.then_some(ids);
-            if self.config.logprobs {
-                out.logprobs = Some(std::mem::take(&mut self.pending_logprobs));
+            let logprobs = std::mem::take(&mut self.pending_logprobs);
+            if self.config.logprobs && self.config.legacy_logprobs {
+                for l in &logprobs {
+                    self.push_legacy(&mut legacy, l.token.clone(), Some(l));
+                }
+                out.legacy_logprobs = Some(legacy);
+            } else if self.config.logprobs {
+                out.logprobs = Some(logprobs);
             }
         }
         out
     }
 
-    fn token_logprob(&self, token: &SampledToken) -> TokenLogprob {
+    /// The echoed prompt's legacy entries: its first token unscored, then each scored one.
+    fn push_echoed_prompt(&mut self, legacy: &mut LegacyLogprobs, scores: &[TokenLogprob]) {
+        let Some(&first) = self.config.prompt_ids.as_deref().and_then(<[u32]>::first) else { return };
+        let text = self.token_text(first);
+        self.push_legacy(legacy, text, None);
+        for s in scores {
+            self.push_legacy(legacy, s.token.clone(), Some(s));
+        }
+    }
+
+    fn push_legacy(&mut self, legacy: &mut LegacyLogprobs, token: String, scored: Option<&TokenLogprob>) {
+        let offset = self.legacy_offset;
+        self.legacy_offset += token.chars().count();
+        legacy.push(offset, token, scored);
+    }
+
+    /// A token's text as logprobs show it (invalid UTF-8 bytes as U+FFFD).
+    fn token_text(&self, id: u32) -> String {
+        String::from_utf8_lossy(self.tokenizer.token_bytes(id)).into_owned()
+    }
+
+    fn prompt_logprob(&self, p: &PromptLogprob) -> TokenLogprob {
+        TokenLogprob { rank: Some(p.rank), ..self.token_logprob(p.token_id, p.logprob, &p.top_logprobs) }
+    }
+
+    fn token_logprob(&self, token_id: u32, logprob: f32, top: &[(u32, f32)]) -> TokenLogprob {
         let entry = |id: u32| {
             let bytes = self.tokenizer.token_bytes(id).to_vec();
             (String::from_utf8_lossy(&bytes).into_owned(), bytes)
         };
-        let (text, bytes) = entry(token.token_id);
-        let top_logprobs = token
-            .top_logprobs
+        let (text, bytes) = entry(token_id);
+        let top_logprobs = top
             .iter()
             .map(|&(id, logprob)| {
                 let (token, bytes) = entry(id);
-                TopLogprob { token, logprob, bytes }
+                TopLogprob { token_id: id, token, logprob, bytes }
             })
             .collect();
-        TokenLogprob { token: text, logprob: token.logprob, bytes, top_logprobs }
+        TokenLogprob { token_id, rank: None, token: text, logprob, bytes, top_logprobs }
     }
 
     /// Reasoning tokens of this choice (usage detail).

@@ -114,7 +114,7 @@ impl Generation {
                     self.metrics.time_to_first_token_seconds.observe(self.started.elapsed().as_secs_f64());
                 }
                 if let Some(&i) = self.by_seq.get(&update.seq_id) {
-                    out.push(self.choices[i].push(&update.token, update.finish));
+                    out.push(self.choices[i].push(&update));
                 }
                 Ok(())
             }

@@ -51,7 +51,7 @@ fn parse_logprobs(f: &Fields) -> Result<Option<usize>, ApiError> {
     }
 }
 
-fn parse_messages(f: &Fields) -> Result<Vec<Value>, ApiError> {
+pub(crate) fn parse_messages(f: &Fields) -> Result<Vec<Value>, ApiError> {
     let Some(items) = f.array("messages")? else {
         return Err(ApiError::invalid("messages", "`messages` is required."));
     };

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::fields::Fields;
-use super::params::{token_id_list, GenerationParams};
+use super::params::{token_id_list, GenerationParams, MAX_TOP_LOGPROBS};
 use crate::error::ApiError;
 
 /// One prompt of a completion request.
@@ -28,30 +28,16 @@ impl CompletionRequest {
     /// Validates a parsed JSON body.
     pub fn parse(body: &Value) -> Result<Self, ApiError> {
         let f = Fields::new(body)?;
-        reject_unsupported(&f)?;
-        Ok(Self {
-            model: f.str("model")?.map(str::to_owned),
-            prompts: parse_prompt(f.get("prompt"))?,
-            params: GenerationParams::parse(&f)?,
-        })
+        if f.str("suffix")?.is_some_and(|s| !s.is_empty()) {
+            return Err(ApiError::invalid("suffix", "`suffix` (insertion) is not supported by this server."));
+        }
+        let echo = f.bool("echo")?.unwrap_or(false);
+        // `echo` with `max_tokens: 0` scores the prompt alone (vLLM's way to get prompt logprobs).
+        let mut params = GenerationParams::parse_with(&f, if echo { 0 } else { 1 })?;
+        params.echo = echo;
+        params.logprobs = f.int_in("logprobs", 0, MAX_TOP_LOGPROBS)?.map(|k| k as usize);
+        Ok(Self { model: f.str("model")?.map(str::to_owned), prompts: parse_prompt(f.get("prompt"))?, params })
     }
-}
-
-/// `echo`, `suffix` and the legacy integer `logprobs` are not implemented: say so.
-fn reject_unsupported(f: &Fields) -> Result<(), ApiError> {
-    if f.bool("echo")?.unwrap_or(false) {
-        return Err(ApiError::invalid("echo", "`echo` is not supported by this server."));
-    }
-    if f.str("suffix")?.is_some_and(|s| !s.is_empty()) {
-        return Err(ApiError::invalid("suffix", "`suffix` is not supported by this server."));
-    }
-    if f.get("logprobs").is_some() {
-        return Err(ApiError::invalid(
-            "logprobs",
-            "Legacy completion `logprobs` are not supported by this server; use /v1/chat/completions with `logprobs: true`.",
-        ));
-    }
-    Ok(())
 }
 
 /// `prompt`: a string, a list of strings, a list of token ids or a list of such lists.
@@ -115,14 +101,22 @@ mod tests {
     }
 
     #[test]
-    fn echo_suffix_and_legacy_logprobs_are_rejected_as_not_supported() {
-        for (field, value) in [("echo", json!(true)), ("suffix", json!("x")), ("logprobs", json!(2))] {
-            let mut body = json!({"prompt": "hi"});
-            body[field] = value;
-            let err = CompletionRequest::parse(&body).unwrap_err();
-            assert_eq!(err.param.as_deref(), Some(field));
-            assert!(err.message.contains("not supported"));
+    fn legacy_logprobs_and_echo_are_parsed_and_suffix_is_rejected() {
+        let err = CompletionRequest::parse(&json!({"prompt": "hi", "suffix": "x"})).unwrap_err();
+        assert_eq!(err.param.as_deref(), Some("suffix"));
+        let req = CompletionRequest::parse(&json!({"prompt": "hi", "echo": true, "logprobs": 3, "max_tokens": 0})).unwrap();
+        assert_eq!((req.params.logprobs, req.params.echo, req.params.max_tokens), (Some(3), true, Some(0)));
+        assert_eq!(req.params.engine_prompt_logprobs(), Some(3), "echo scores the prompt");
+        let req = CompletionRequest::parse(&json!({"prompt": "hi", "logprobs": 0, "prompt_logprobs": 5})).unwrap();
+        assert_eq!((req.params.logprobs, req.params.engine_prompt_logprobs()), (Some(0), Some(5)));
+        for (field, body) in [
+            ("max_tokens", json!({"prompt": "hi", "max_tokens": 0})),
+            ("logprobs", json!({"prompt": "hi", "logprobs": 21})),
+            ("logprobs", json!({"prompt": "hi", "logprobs": true})),
+            ("echo", json!({"prompt": "hi", "echo": "yes"})),
+            ("prompt_logprobs", json!({"prompt": "hi", "prompt_logprobs": -1})),
+        ] {
+            assert_eq!(CompletionRequest::parse(&body).unwrap_err().param.as_deref(), Some(field), "{body}");
         }
-        assert!(CompletionRequest::parse(&json!({"prompt": "hi", "echo": false, "logprobs": null})).is_ok());
     }
 }

@@ -2,7 +2,7 @@
 //! sampling knobs, stops, streaming options and the reasoning extensions, validated
 //! field by field (ranges follow OpenAI and vLLM).
 
-use ponder_engine::{SamplingParams, StructuredOutput};
+use ponder_engine::{LogprobsMode, SamplingParams, StructuredOutput};
 use serde_json::{Map, Value};
 
 use super::fields::{as_token_id, Fields};
@@ -22,12 +22,14 @@ pub struct SamplingDefaults {
     pub top_p: f32,
     /// `None`: top-k disabled.
     pub top_k: Option<usize>,
+    /// `--logprobs-mode`: what `logprobs` describe when a request does not say.
+    pub logprobs_mode: LogprobsMode,
 }
 
 impl Default for SamplingDefaults {
     /// OpenAI's defaults: temperature 1, no nucleus or top-k truncation.
     fn default() -> Self {
-        Self { temperature: 1.0, top_p: 1.0, top_k: None }
+        Self { temperature: 1.0, top_p: 1.0, top_k: None, logprobs_mode: LogprobsMode::RawLogprobs }
     }
 }
 
@@ -82,6 +84,15 @@ pub struct GenerationParams {
     /// vLLM's `return_token_ids`: `prompt_token_ids` and per-choice `token_ids`.
     pub return_token_ids: bool,
     pub reasoning: ReasoningOptions,
+    /// vLLM's `logprobs_mode` (`raw_logprobs` or `processed_logprobs`); `None`: the
+    /// server's `--logprobs-mode`.
+    pub logprobs_mode: Option<LogprobsMode>,
+    /// vLLM's `prompt_logprobs`: return scores of the prompt tokens with this many top
+    /// alternatives each.
+    pub prompt_logprobs: Option<usize>,
+    /// Completions' `echo`: the prompt is returned before the output (its tokens in
+    /// the legacy `logprobs` too). Always false for chat.
+    pub echo: bool,
     /// `response_format` (`json_object` or `json_schema`); `None` for plain text.
     pub structured_output: Option<StructuredOutput>,
     /// vLLM's `priority` (lower first), for `--scheduling-policy priority`.
@@ -89,11 +100,18 @@ pub struct GenerationParams {
 }
 
 impl GenerationParams {
-    /// Reads and validates every shared field. `logprobs` is endpoint-specific and left `None`.
+    /// Reads and validates every shared field. `logprobs` and `echo` are
+    /// endpoint-specific and left `None` / false.
     pub fn parse(f: &Fields) -> Result<Self, ApiError> {
-        let (max_tokens, max_tokens_field) = match f.count("max_completion_tokens", 1)? {
+        Self::parse_with(f, 1)
+    }
+
+    /// [`Self::parse`] with the smallest `max_tokens` allowed (0 for completions' `echo`,
+    /// which scores a prompt without generating).
+    pub fn parse_with(f: &Fields, min_max_tokens: usize) -> Result<Self, ApiError> {
+        let (max_tokens, max_tokens_field) = match f.count("max_completion_tokens", min_max_tokens)? {
             Some(n) => (Some(n), "max_completion_tokens"),
-            None => (f.count("max_tokens", 1)?, "max_tokens"),
+            None => (f.count("max_tokens", min_max_tokens)?, "max_tokens"),
         };
         let min_tokens = f.count("min_tokens", 0)?.unwrap_or(0);
         if let Some(max) = max_tokens {
@@ -129,6 +147,9 @@ impl GenerationParams {
             skip_special_tokens: f.bool("skip_special_tokens")?.unwrap_or(true),
             return_token_ids: f.bool("return_token_ids")?.unwrap_or(false),
             reasoning: parse_reasoning(f)?,
+            logprobs_mode: parse_logprobs_mode(f)?,
+            prompt_logprobs: f.int_in("prompt_logprobs", 0, MAX_TOP_LOGPROBS)?.map(|k| k as usize),
+            echo: false,
             structured_output: parse_response_format(f)?,
             priority: f.int_in("priority", i32::MIN as i64, i32::MAX as i64)?.unwrap_or(0) as i32,
         })
@@ -155,10 +176,19 @@ impl GenerationParams {
             stop_token_ids: self.stop_token_ids.clone(),
             ignore_eos: self.ignore_eos,
             logprobs: self.logprobs,
+            logprobs_mode: self.logprobs_mode.unwrap_or(defaults.logprobs_mode),
+            prompt_logprobs: self.engine_prompt_logprobs(),
             // Per prompt (it depends on whether the prompt opened a think block): set by `submit`.
             thinking_budget: None,
             structured_output: self.structured_output.clone(),
         }
+    }
+
+    /// What the engine scores of the prompt: `prompt_logprobs`, widened to `logprobs`
+    /// when `echo` returns the prompt's tokens with their logprobs.
+    pub fn engine_prompt_logprobs(&self) -> Option<usize> {
+        let echoed = self.logprobs.filter(|_| self.echo);
+        self.prompt_logprobs.max(echoed)
     }
 
     /// Checks token ids against the vocabulary (an out-of-range id is a 400, not a crash).
@@ -272,11 +302,18 @@ fn parse_reasoning(f: &Fields) -> Result<ReasoningOptions, ApiError> {
     })
 }
 
+/// vLLM's `logprobs_mode`: `raw_logprobs` (default) or `processed_logprobs`.
+fn parse_logprobs_mode(f: &Fields) -> Result<Option<LogprobsMode>, ApiError> {
+    Ok(f.enumeration("logprobs_mode", &["raw_logprobs", "processed_logprobs"])?.map(|mode| match mode {
+        "processed_logprobs" => LogprobsMode::ProcessedLogprobs,
+        _ => LogprobsMode::RawLogprobs,
+    }))
+}
+
 /// Known fields that only need their type checked here (used elsewhere or reserved).
 fn validate_known_extras(f: &Fields) -> Result<(), ApiError> {
     f.str("user")?;
     f.object("chat_template_kwargs")?;
-    f.enumeration("logprobs_mode", &["raw", "processed"])?;
     Ok(())
 }
 

@@ -63,14 +63,14 @@ fn top_k_minus_one_and_zero_disable_top_k() {
     assert_eq!(parse(json!({"top_k": -1})).unwrap().top_k, Some(None));
     assert_eq!(parse(json!({"top_k": 0})).unwrap().top_k, Some(None));
     assert_eq!(parse(json!({"top_k": 40})).unwrap().top_k, Some(Some(40)));
-    let d = SamplingDefaults { temperature: 0.6, top_p: 0.95, top_k: Some(20) };
+    let d = SamplingDefaults { temperature: 0.6, top_p: 0.95, top_k: Some(20), ..Default::default() };
     let p = parse(json!({"top_k": -1})).unwrap();
     assert_eq!(p.sampling_params(&d, 1, 0).top_k, None, "an explicit -1 overrides the model default");
 }
 
 #[test]
 fn model_defaults_apply_only_when_the_request_is_silent() {
-    let d = SamplingDefaults { temperature: 0.6, top_p: 0.95, top_k: None };
+    let d = SamplingDefaults { temperature: 0.6, top_p: 0.95, top_k: None, ..Default::default() };
     let sp = parse(json!({})).unwrap().sampling_params(&d, 1, 0);
     assert_eq!((sp.temperature, sp.top_p), (0.6, 0.95));
     let sp = parse(json!({"temperature": 0})).unwrap().sampling_params(&d, 1, 0);

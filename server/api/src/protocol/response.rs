@@ -6,6 +6,8 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
+pub use super::logprobs::{prompt_logprobs_json, LegacyLogprobs};
+
 /// Name(s) under which reasoning text is returned (`--reasoning-field`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ReasoningField {
@@ -76,14 +78,23 @@ impl Usage {
 /// One candidate token with its log-probability (chat `logprobs.content[i]`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TopLogprob {
+    /// The token's id (for vLLM's and SGLang's id-keyed formats; not in OpenAI's).
+    #[serde(skip)]
+    pub token_id: u32,
     pub token: String,
     pub logprob: f32,
     pub bytes: Vec<u8>,
 }
 
-/// The sampled token's log-probability and the top alternatives.
+/// The sampled (or, for prompt logprobs, the prompt) token's log-probability and the
+/// top alternatives.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TokenLogprob {
+    #[serde(skip)]
+    pub token_id: u32,
+    /// vLLM's 1-based rank of the token in its distribution (prompt logprobs only).
+    #[serde(skip)]
+    pub rank: Option<usize>,
     pub token: String,
     pub logprob: f32,
     pub bytes: Vec<u8>,
@@ -115,6 +126,30 @@ impl ResponseMeta {
     }
 }
 
+/// vLLM's `stop_reason`: the stop string or stop token id that ended a choice (`null`
+/// for EOS, length and aborts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopReason {
+    /// A `stop_token_ids` entry.
+    Token(u32),
+    /// A `stop` string.
+    Text(String),
+}
+
+impl StopReason {
+    /// A number for a token id, a string for a stop string.
+    pub fn to_json(&self) -> Value {
+        match self {
+            Self::Token(id) => json!(id),
+            Self::Text(s) => json!(s),
+        }
+    }
+}
+
+fn stop_reason_json(reason: Option<&StopReason>) -> Value {
+    reason.map_or(Value::Null, StopReason::to_json)
+}
+
 /// The final text of one choice.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChoiceOutput {
@@ -129,6 +164,13 @@ pub struct ChoiceOutput {
     pub logprobs: Option<Vec<TokenLogprob>>,
     /// Which weights produced which tokens, when the choice spans a weight swap.
     pub weight_versions: Option<Vec<WeightSpan>>,
+    pub stop_reason: Option<StopReason>,
+    /// vLLM's `prompt_logprobs`: scores of prompt tokens `1..`, when requested.
+    pub prompt_logprobs: Option<Vec<TokenLogprob>>,
+    /// Completions' legacy `logprobs` (echoed prompt tokens first), when requested.
+    pub legacy_logprobs: Option<LegacyLogprobs>,
+    /// Generated tokens that were reasoning.
+    pub reasoning_tokens: usize,
 }
 
 /// From `first_token_index` on (an index into the choice's generated tokens), tokens
@@ -140,8 +182,8 @@ pub struct WeightSpan {
 }
 
 /// A non-streaming `chat.completion` body.
-pub fn chat_completion(meta: &ResponseMeta, choices: &[ChoiceOutput], usage: &Usage, field: ReasoningField, prompt_ids: Option<&[u32]>) -> Value {
-    let choices = choices
+pub fn chat_completion(meta: &ResponseMeta, choices_in: &[ChoiceOutput], usage: &Usage, field: ReasoningField, prompt_ids: Option<&[u32]>) -> Value {
+    let choices = choices_in
         .iter()
         .map(|c| {
             let mut message = Map::new();
@@ -155,6 +197,7 @@ pub fn chat_completion(meta: &ResponseMeta, choices: &[ChoiceOutput], usage: &Us
                 "message": message,
                 "logprobs": c.logprobs.as_ref().map(|l| json!({"content": l})),
                 "finish_reason": c.finish.as_str(),
+                "stop_reason": stop_reason_json(c.stop_reason.as_ref()),
             });
             if let Some(ids) = &c.token_ids {
                 choice["token_ids"] = json!(ids);
@@ -165,7 +208,12 @@ pub fn chat_completion(meta: &ResponseMeta, choices: &[ChoiceOutput], usage: &Us
             choice
         })
         .collect();
-    finish_body(meta.envelope("chat.completion", choices), usage, prompt_ids)
+    let mut body = meta.envelope("chat.completion", choices);
+    // vLLM puts a chat request's prompt logprobs at the top (all choices share the prompt).
+    if let Some(scores) = choices_in.first().and_then(|c| c.prompt_logprobs.as_deref()) {
+        body.insert("prompt_logprobs".into(), prompt_logprobs_json(scores));
+    }
+    finish_body(body, usage, prompt_ids)
 }
 
 /// A non-streaming `text_completion` body.
@@ -173,7 +221,16 @@ pub fn completion(meta: &ResponseMeta, choices: &[ChoiceOutput], usage: &Usage, 
     let choices = choices
         .iter()
         .map(|c| {
-            let mut choice = json!({"index": c.index, "text": c.content, "logprobs": null, "finish_reason": c.finish.as_str()});
+            let mut choice = json!({
+                "index": c.index,
+                "text": c.content,
+                "logprobs": c.legacy_logprobs.as_ref().map(LegacyLogprobs::to_json),
+                "finish_reason": c.finish.as_str(),
+                "stop_reason": stop_reason_json(c.stop_reason.as_ref()),
+            });
+            if let Some(scores) = &c.prompt_logprobs {
+                choice["prompt_logprobs"] = prompt_logprobs_json(scores);
+            }
             if let Some(ids) = &c.token_ids {
                 choice["token_ids"] = json!(ids);
             }
@@ -210,6 +267,14 @@ pub struct ChunkDelta {
     pub logprobs: Option<Vec<TokenLogprob>>,
     /// On the finishing chunk of a choice that spans a weight swap.
     pub weight_versions: Option<Vec<WeightSpan>>,
+    /// On the finishing chunk.
+    pub stop_reason: Option<StopReason>,
+    /// On the choice's first chunk with a payload, when `return_token_ids`.
+    pub prompt_token_ids: Option<std::sync::Arc<[u32]>>,
+    /// On the choice's first chunk with a payload, when `prompt_logprobs` was asked for.
+    pub prompt_logprobs: Option<Vec<TokenLogprob>>,
+    /// Completions' legacy `logprobs` of this chunk's tokens.
+    pub legacy_logprobs: Option<LegacyLogprobs>,
 }
 
 /// A `chat.completion.chunk` with one choice.
@@ -232,13 +297,23 @@ pub fn chat_chunk(meta: &ResponseMeta, d: &ChunkDelta, field: ReasoningField) ->
         "logprobs": d.logprobs.as_ref().map(|l| json!({"content": l})),
         "finish_reason": d.finish.map(FinishReason::as_str),
     });
+    if d.finish.is_some() {
+        choice["stop_reason"] = stop_reason_json(d.stop_reason.as_ref());
+    }
     if let Some(ids) = &d.token_ids {
         choice["token_ids"] = json!(ids);
     }
     if let Some(spans) = &d.weight_versions {
         choice["weight_versions"] = json!(spans);
     }
-    Value::Object(meta.envelope("chat.completion.chunk", vec![choice]))
+    let mut body = meta.envelope("chat.completion.chunk", vec![choice]);
+    if let Some(ids) = &d.prompt_token_ids {
+        body.insert("prompt_token_ids".into(), json!(ids));
+    }
+    if let Some(scores) = &d.prompt_logprobs {
+        body.insert("prompt_logprobs".into(), prompt_logprobs_json(scores));
+    }
+    Value::Object(body)
 }
 
 /// A streamed `text_completion` with one choice.
@@ -246,9 +321,18 @@ pub fn completion_chunk(meta: &ResponseMeta, d: &ChunkDelta) -> Value {
     let mut choice = json!({
         "index": d.index,
         "text": d.content.clone().unwrap_or_default(),
-        "logprobs": null,
+        "logprobs": d.legacy_logprobs.as_ref().map(LegacyLogprobs::to_json),
         "finish_reason": d.finish.map(FinishReason::as_str),
     });
+    if d.finish.is_some() {
+        choice["stop_reason"] = stop_reason_json(d.stop_reason.as_ref());
+    }
+    if let Some(ids) = &d.prompt_token_ids {
+        choice["prompt_token_ids"] = json!(ids);
+    }
+    if let Some(scores) = &d.prompt_logprobs {
+        choice["prompt_logprobs"] = prompt_logprobs_json(scores);
+    }
     if let Some(ids) = &d.token_ids {
         choice["token_ids"] = json!(ids);
     }

@@ -13,6 +13,10 @@ fn choice() -> ChoiceOutput {
         token_ids: None,
         logprobs: None,
         weight_versions: None,
+        stop_reason: None,
+        prompt_logprobs: None,
+        legacy_logprobs: None,
+        reasoning_tokens: 0,
     }
 }
 
@@ -80,4 +84,16 @@ fn every_body_names_its_weight_version_and_a_spanning_choice_its_spans() {
         {"version": "v1", "first_token_index": 3},
     ]));
     assert!(body["choices"][1].get("weight_versions").is_none(), "one span: no field");
+}
+
+#[test]
+fn stop_reason_is_a_number_for_a_token_a_string_for_text_and_null_otherwise() {
+    let u = Usage::default();
+    let mut c = choice();
+    let body = completion(&meta(), &[c.clone()], &u, None);
+    assert_eq!(body["choices"][0]["stop_reason"], Value::Null);
+    c.stop_reason = Some(StopReason::Token(7));
+    assert_eq!(completion(&meta(), &[c.clone()], &u, None)["choices"][0]["stop_reason"], 7);
+    c.stop_reason = Some(StopReason::Text("##".into()));
+    assert_eq!(chat_completion(&meta(), &[c], &u, ReasoningField::Reasoning, None)["choices"][0]["stop_reason"], "##");
 }

@@ -56,6 +56,11 @@ async fn handle(state: SharedState, body: Value) -> Result<Response, ApiError> {
         include_reasoning: req.params.reasoning.include_reasoning,
         logprobs: req.params.logprobs.is_some(),
         return_token_ids: req.params.return_token_ids,
+        legacy_logprobs: false,
+        prompt_logprobs: req.params.prompt_logprobs.is_some(),
+        prompt_ids: None,
+        echo: None,
+        discard_output: false,
     };
     state.check_structured_output(req.params.structured_output.as_ref())?;
     let track = req.params.structured_output.is_some();
@@ -65,8 +70,8 @@ async fn handle(state: SharedState, body: Value) -> Result<Response, ApiError> {
         // empty, closed block): no new block may open, so a grammar holds from token one.
         budget.start_ids.clear();
     }
-    let prompt = Prompt { ids: prompt_ids.into(), max_tokens, thinking_budget, starts_in_reasoning };
-    let generation = submit(&state, std::slice::from_ref(&prompt), &req.params, &choice, started, "chatcmpl").await?;
+    let prompt = Prompt { ids: prompt_ids.into(), max_tokens, thinking_budget, starts_in_reasoning, echo: None };
+    let generation = submit(&state, std::slice::from_ref(&prompt), &req.params, &choice, started, "chatcmpl", None).await?;
     if req.params.stream {
         return Ok(sse_response(generation, ChunkKind::Chat(state.reasoning_field), req.params.include_usage));
     }

@@ -2,7 +2,7 @@
 
 use crate::error::ApiError;
 use crate::generation::Generation;
-use crate::protocol::{ChoiceOutput, FinishReason, TokenLogprob};
+use crate::protocol::{ChoiceOutput, FinishReason, LegacyLogprobs, TokenLogprob};
 
 /// Accumulated output of one choice.
 #[derive(Default)]
@@ -11,6 +11,8 @@ struct Acc {
     content: String,
     logprobs: Vec<TokenLogprob>,
     has_logprobs: bool,
+    legacy: Option<LegacyLogprobs>,
+    prompt_logprobs: Option<Vec<TokenLogprob>>,
 }
 
 /// Drives `generation` to completion and returns every choice's final output.
@@ -31,6 +33,12 @@ pub async fn collect(mut generation: Generation, return_token_ids: bool) -> Resu
                 a.has_logprobs = true;
                 a.logprobs.extend(l);
             }
+            if let Some(l) = d.legacy_logprobs {
+                a.legacy.get_or_insert_with(LegacyLogprobs::default).extend(l);
+            }
+            if d.prompt_logprobs.is_some() {
+                a.prompt_logprobs = d.prompt_logprobs;
+            }
         }
     }
     let outputs = generation
@@ -45,6 +53,10 @@ pub async fn collect(mut generation: Generation, return_token_ids: bool) -> Resu
             token_ids: return_token_ids.then(|| choice.token_ids.clone()),
             logprobs: a.has_logprobs.then_some(a.logprobs),
             weight_versions: choice.spanned_weight_versions(),
+            stop_reason: choice.stop_reason.clone(),
+            prompt_logprobs: a.prompt_logprobs,
+            legacy_logprobs: a.legacy,
+            reasoning_tokens: choice.reasoning_tokens(),
         })
         .collect();
     Ok((outputs, generation))

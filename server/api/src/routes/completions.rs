@@ -15,7 +15,7 @@ use super::submit::{submit, Prompt};
 use crate::error::ApiError;
 use crate::generation::ChoiceConfig;
 use crate::protocol::response::completion;
-use crate::protocol::{CompletionRequest, PromptInput};
+use crate::protocol::{CompletionRequest, GenerationParams, PromptInput};
 use crate::state::SharedState;
 use crate::text::{ReasoningConfig, TextPipelineConfig};
 
@@ -34,17 +34,8 @@ async fn handle(state: SharedState, body: Value) -> Result<Response, ApiError> {
     state.check_model(req.model.as_deref())?;
     req.params.check_vocab(state.vocab_size)?;
     state.check_structured_output(req.params.structured_output.as_ref())?;
-    let track = req.params.structured_output.is_some();
-    let prompts = tokenize(&state, req.prompts).await?;
-    let prompts = prompts
-        .into_iter()
-        .map(|ids| {
-            let max_tokens = state.max_tokens_for(ids.len(), req.params.max_tokens, "prompt", req.params.max_tokens_field)?;
-            let starts_in_reasoning = prompt_opens_reasoning(&state, &ids);
-            let thinking_budget = state.thinking.resolve(&req.params.reasoning, starts_in_reasoning, track);
-            Ok(Prompt { ids: ids.into(), max_tokens, thinking_budget, starts_in_reasoning })
-        })
-        .collect::<Result<Vec<_>, ApiError>>()?;
+    let tokenized = tokenize(&state, req.prompts, req.params.echo).await?;
+    let prompts = raw_prompts(&state, tokenized, &req.params, "prompt", req.params.max_tokens_field)?;
     // The reasoning section is always followed (usage counts its tokens); the text is
     // returned whole, or without the reasoning when `include_reasoning` is false.
     let reasoning = ReasoningConfig {
@@ -60,10 +51,15 @@ async fn handle(state: SharedState, body: Value) -> Result<Response, ApiError> {
         },
         split_reasoning: !include_reasoning,
         include_reasoning: false,
-        logprobs: false,
+        logprobs: req.params.logprobs.is_some(),
         return_token_ids: req.params.return_token_ids,
+        legacy_logprobs: true,
+        prompt_logprobs: req.params.prompt_logprobs.is_some(),
+        prompt_ids: None,
+        echo: None,
+        discard_output: false,
     };
-    let generation = submit(&state, &prompts, &req.params, &choice, started, "cmpl").await?;
+    let generation = submit(&state, &prompts, &req.params, &choice, started, "cmpl", None).await?;
     if req.params.stream {
         return Ok(sse_response(generation, ChunkKind::Completion, req.params.include_usage));
     }
@@ -74,9 +70,33 @@ async fn handle(state: SharedState, body: Value) -> Result<Response, ApiError> {
     Ok(Json(completion(&meta, &choices, &generation.usage(), prompt_ids.as_deref())).into_response())
 }
 
+/// Raw (template-free) prompts with their budgets: `max_tokens` against the context
+/// window (errors name `param` for the prompt and `max_tokens_field` for the budget),
+/// the thinking budget, and the echo text when `params.echo`.
+pub(super) fn raw_prompts(
+    state: &SharedState,
+    tokenized: Vec<(Vec<u32>, String)>,
+    params: &GenerationParams,
+    param: &str,
+    max_tokens_field: &str,
+) -> Result<Vec<Prompt>, ApiError> {
+    let track = params.structured_output.is_some();
+    tokenized
+        .into_iter()
+        .map(|(ids, text)| {
+            let max_tokens = state.max_tokens_for(ids.len(), params.max_tokens, param, max_tokens_field)?;
+            let starts_in_reasoning = prompt_opens_reasoning(state, &ids);
+            let thinking_budget = state.thinking.resolve(&params.reasoning, starts_in_reasoning, track);
+            let echo = params.echo.then(|| text.into());
+            Ok(Prompt { ids: ids.into(), max_tokens, thinking_budget, starts_in_reasoning, echo })
+        })
+        .collect()
+}
+
 /// Text prompts are tokenized with special tokens (BOS) added; id prompts are checked
-/// against the vocabulary.
-async fn tokenize(state: &SharedState, prompts: Vec<PromptInput>) -> Result<Vec<Vec<u32>>, ApiError> {
+/// against the vocabulary. Returns each prompt's ids and text (an id prompt's text is
+/// its decoding when `decode_ids`, else empty).
+pub async fn tokenize(state: &SharedState, prompts: Vec<PromptInput>, decode_ids: bool) -> Result<Vec<(Vec<u32>, String)>, ApiError> {
     let tokenizer = Arc::clone(&state.tokenizer);
     let vocab_size = state.vocab_size;
     tokio::task::spawn_blocking(move || {
@@ -85,10 +105,14 @@ async fn tokenize(state: &SharedState, prompts: Vec<PromptInput>) -> Result<Vec<
             .map(|p| match p {
                 PromptInput::Text(text) => tokenizer
                     .encode(&text, true)
+                    .map(|ids| (ids, text))
                     .map_err(|e| ApiError::invalid("prompt", format!("Cannot tokenize the prompt: {e}"))),
                 PromptInput::Tokens(ids) => match ids.iter().find(|&&id| id as usize >= vocab_size) {
                     Some(id) => Err(ApiError::invalid("prompt", format!("Token id {id} is outside the vocabulary (size {vocab_size})."))),
-                    None => Ok(ids),
+                    None => {
+                        let text = if decode_ids { tokenizer.decode(&ids, false).unwrap_or_default() } else { String::new() };
+                        Ok((ids, text))
+                    }
                 },
             })
             .collect()

@@ -7,9 +7,11 @@ mod body;
 mod chat;
 mod collect;
 mod completions;
+mod generate;
 mod info;
 mod sse;
 mod submit;
+mod tokenize;
 
 use axum::extract::Request;
 use axum::middleware;
@@ -30,6 +32,9 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/completions", post(completions::completions))
         .route("/v1/models", get(info::models))
         .route("/v1/models/{*model}", get(info::model))
+        .route("/generate", post(generate::generate))
+        .route("/tokenize", post(tokenize::tokenize))
+        .route("/detokenize", post(tokenize::detokenize))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_api_key));
     let mut app = Router::new().merge(v1);
     if state.admin_api_key.is_some() {

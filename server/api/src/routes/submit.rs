@@ -21,12 +21,15 @@ pub struct Prompt {
     pub thinking_budget: Option<ThinkingBudget>,
     /// The prompt ends inside an open think block (the output starts in reasoning).
     pub starts_in_reasoning: bool,
+    /// Completions' `echo`: the prompt text to return before the output.
+    pub echo: Option<Arc<str>>,
 }
 
 /// Submits `n` samples of every prompt as one request; choice `p * n + j` is sample `j`
 /// of prompt `p`, seeded `seed + p * n + j` (OpenAI/vLLM: the same seed reproduces).
 ///
-/// `id_prefix` starts the response id (`chatcmpl`, `cmpl`), which `/abort_requests` names.
+/// `id_prefix` starts the response id (`chatcmpl`, `cmpl`), which `/abort_requests`
+/// names; a client's own id (`rid`) replaces it.
 /// Returns once the engine accepted the request (so a refusal is the response's status,
 /// streaming or not).
 ///
@@ -39,6 +42,7 @@ pub async fn submit(
     choice: &ChoiceConfig,
     started: Instant,
     id_prefix: &str,
+    client_id: Option<&str>,
 ) -> Result<Generation, ApiError> {
     if params.priority != 0 && state.scheduling_policy != SchedulingPolicy::Priority {
         return Err(ApiError::invalid(
@@ -54,10 +58,14 @@ pub async fn submit(
             let index = p * params.n + j;
             let seq_id = state.engine.next_seq_id();
             let seed = state.sample_seed(params.seed, base_seed, index);
-            let mut sampling = params.sampling_params(&state.defaults, prompt.max_tokens, seed);
+            // `max_tokens: 0` scores the prompt: the engine makes one token the choice drops.
+            let mut sampling = params.sampling_params(&state.defaults, prompt.max_tokens.max(1), seed);
             sampling.thinking_budget = prompt.thinking_budget.clone();
             seqs.push(SeqSpec { seq_id, prompt_token_ids: prompt.ids.clone(), params: Arc::new(sampling) });
             let mut config = choice.clone();
+            config.prompt_ids = Some(prompt.ids.clone());
+            config.echo = prompt.echo.clone();
+            config.discard_output = prompt.max_tokens == 0;
             if let Some(reasoning) = config.pipeline.reasoning.as_mut() {
                 reasoning.starts_in_reasoning = prompt.starts_in_reasoning;
             }
@@ -66,7 +74,10 @@ pub async fn submit(
     }
     let prompt_tokens = prompts.iter().map(|p| p.ids.len()).sum();
     let request = Request { id: state.engine.next_request_id(), seqs, priority: params.priority };
-    let meta = response_meta(state, id_prefix);
+    let mut meta = response_meta(state, id_prefix);
+    if let Some(id) = client_id {
+        meta.id = id.to_owned();
+    }
     let (guard, events) = state
         .engine
         .submit(request, meta.id.as_str())

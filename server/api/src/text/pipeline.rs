@@ -130,6 +130,11 @@ impl<V: Vocabulary> TextPipeline<V> {
         self.stop.stopped()
     }
 
+    /// The stop string that ended the output, if one did (vLLM's `stop_reason`).
+    pub fn matched_stop(&self) -> Option<&str> {
+        self.stop.matched()
+    }
+
     /// `usage.completion_tokens_details.reasoning_tokens` (see
     /// [`ReasoningParser::reasoning_tokens`]).
     pub fn reasoning_tokens(&self) -> usize {

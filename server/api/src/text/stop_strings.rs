@@ -30,8 +30,8 @@ pub struct StopStrings {
     stops: Vec<String>,
     /// Text received but not emitted: a proper prefix of some stop string.
     held: String,
-    /// A stop string has matched; every later push returns nothing.
-    stopped: bool,
+    /// The stop string that matched (index into `stops`); every later push returns nothing.
+    matched: Option<usize>,
 }
 
 impl StopStrings {
@@ -45,14 +45,14 @@ impl StopStrings {
         Self {
             stops,
             held: String::new(),
-            stopped: false,
+            matched: None,
         }
     }
 
     /// Appends a text delta; returns what may be emitted now and whether a stop string
     /// matched. After a match every push returns an empty, stopped delta.
     pub fn push(&mut self, delta: &str) -> StopDelta {
-        if self.stopped {
+        if self.matched.is_some() {
             return StopDelta {
                 text: String::new(),
                 stopped: true,
@@ -65,9 +65,9 @@ impl StopStrings {
             };
         }
         self.held.push_str(delta);
-        if let Some(at) = self.earliest_match() {
+        if let Some((at, which)) = self.earliest_match() {
             self.held.truncate(at);
-            self.stopped = true;
+            self.matched = Some(which);
             return StopDelta {
                 text: std::mem::take(&mut self.held),
                 stopped: true,
@@ -88,23 +88,26 @@ impl StopStrings {
 
     /// Whether a stop string has matched.
     pub fn stopped(&self) -> bool {
-        self.stopped
+        self.matched.is_some()
+    }
+
+    /// The stop string that matched (vLLM's `stop_reason`), if one did.
+    pub fn matched(&self) -> Option<&str> {
+        self.matched.map(|i| self.stops[i].as_str())
     }
 
     /// Byte offset in `held` of the stop string that completes first in the stream
     /// (smallest end offset; of those ending together, the longest). Choosing by end,
     /// not start, makes the result independent of chunking: generation stops as soon
     /// as any stop string is complete.
-    fn earliest_match(&self) -> Option<usize> {
+    /// Returns that offset and the string's index in `stops`.
+    fn earliest_match(&self) -> Option<(usize, usize)> {
         self.stops
             .iter()
-            .filter_map(|stop| {
-                self.held
-                    .find(stop.as_str())
-                    .map(|at| (at + stop.len(), at))
-            })
-            .min()
-            .map(|(_, at)| at)
+            .enumerate()
+            .filter_map(|(i, stop)| self.held.find(stop.as_str()).map(|at| (at + stop.len(), at, i)))
+            .min_by_key(|&(end, at, _)| (end, at))
+            .map(|(_, at, i)| (at, i))
     }
 
     /// Length in bytes of the longest suffix of `held` that is a proper prefix of a
@@ -120,5 +123,21 @@ impl StopStrings {
                 self.stops.iter().any(|stop| stop.starts_with(suffix))
             })
             .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_string_that_completes_first_is_reported_as_matched() {
+        let mut stops = StopStrings::new(&["lo w", "ell"]);
+        assert_eq!(stops.matched(), None);
+        let out = stops.push("he");
+        assert_eq!((out.text.as_str(), out.stopped), ("h", false), "`e` may start `ell`");
+        let out = stops.push("llo world");
+        assert_eq!((out.text.as_str(), out.stopped), ("", true), "`h` went out already");
+        assert_eq!(stops.matched(), Some("ell"), "`ell` ends at byte 4, `lo w` at byte 7");
     }
 }
