@@ -221,3 +221,56 @@ async fn sglang_generate_matches_completions_and_streams_cumulatively() {
         assert_eq!((status, &err["error"]["param"]), (400, &json!(param)), "{body}: {err}");
     }
 }
+
+/// 64 requests at once, 16 of them seeded targets: each target's ids and f32 logprobs
+/// are bit-identical to the same request sent alone; choice 3 of `n = 8` equals a lone
+/// request with `seed + 3`. (With `--no-batch-invariance` the first target differs.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeded_requests_are_bit_identical_alone_and_among_64_concurrent_ones() {
+    let base = start().await;
+    let client = reqwest::Client::new();
+    let questions = ["What is 347 + 589?", "Compute 812 - 275.", "What is 9 × 66?", "Subtract 15 from 75."];
+    let target = |i: usize| {
+        let prompt = format!("<｜begin▁of▁sentence｜><｜User｜>{}<｜Assistant｜><think>\n", questions[i % 4]);
+        json!({"prompt": prompt, "max_tokens": 24, "temperature": 1.0, "top_p": 0.95, "seed": 1000 + i, "logprobs": 1, "return_token_ids": true, "ignore_eos": true})
+    };
+    let key = |v: &Value| (v["choices"][0]["token_ids"].clone(), v["choices"][0]["logprobs"]["token_logprobs"].clone());
+    let mut alone = Vec::new();
+    for i in 0..16 {
+        let (status, v) = post(&client, format!("{base}/v1/completions"), target(i)).await;
+        assert_eq!(status, 200, "{v}");
+        alone.push(key(&v));
+    }
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let body = if i % 4 == 0 {
+            target(i / 4)
+        } else {
+            // Others: other prompts, lengths and sampling settings.
+            let words = "one two three four five six seven eight nine ten ".repeat(1 + i % 7);
+            json!({"prompt": words, "max_tokens": 8 + i % 29, "temperature": 0.7, "seed": i, "ignore_eos": true})
+        };
+        let (client, url) = (client.clone(), format!("{base}/v1/completions"));
+        tasks.push(tokio::spawn(async move { post(&client, url, body).await }));
+    }
+    let mut together = Vec::new();
+    for (i, t) in tasks.into_iter().enumerate() {
+        let (status, v) = t.await.unwrap();
+        assert_eq!(status, 200, "{v}");
+        if i % 4 == 0 {
+            together.push(key(&v));
+        }
+    }
+    for (i, (a, b)) in alone.iter().zip(&together).enumerate() {
+        assert_eq!(a, b, "target {i} changed beside 63 other requests");
+    }
+
+    let mut group = target(0);
+    group["n"] = json!(8);
+    let (_, g) = post(&client, format!("{base}/v1/completions"), group).await;
+    let mut lone = target(0);
+    lone["seed"] = json!(1003);
+    let (_, l) = post(&client, format!("{base}/v1/completions"), lone).await;
+    let choice3 = g["choices"].as_array().unwrap().iter().find(|c| c["index"] == 3).unwrap();
+    assert_eq!((&choice3["token_ids"], &choice3["logprobs"]["token_logprobs"]), (&l["choices"][0]["token_ids"], &l["choices"][0]["logprobs"]["token_logprobs"]));
+}
