@@ -310,11 +310,54 @@ fn parse_logprobs_mode(f: &Fields) -> Result<Option<LogprobsMode>, ApiError> {
     }))
 }
 
-/// Known fields that only need their type checked here (used elsewhere or reserved).
+/// Known fields that only need their type checked here (used elsewhere or reserved),
+/// and the peers' fields ponder does not implement: those are a 400 naming the field
+/// when set to anything but their default, never silently ignored.
 fn validate_known_extras(f: &Fields) -> Result<(), ApiError> {
     f.str("user")?;
     f.object("chat_template_kwargs")?;
+    for &name in UNSUPPORTED {
+        if let Some(value) = f.get(name).filter(|v| !is_default(name, v)) {
+            return Err(ApiError::invalid(name, format!("`{name}` is not supported by this server (got {value}).")));
+        }
+    }
     Ok(())
+}
+
+/// OpenAI and vLLM request fields ponder does not implement.
+const UNSUPPORTED: &[&str] = &[
+    "best_of",
+    "use_beam_search",
+    "length_penalty",
+    "include_stop_str_in_output",
+    "truncate_prompt_tokens",
+    "bad_words",
+    "allowed_token_ids",
+    "guided_json",
+    "guided_regex",
+    "guided_choice",
+    "guided_grammar",
+    "structured_outputs",
+    "prompt_embeds",
+    "logits_processors",
+    "return_tokens_as_token_ids",
+    "spaces_between_special_tokens",
+    "audio",
+    "prediction",
+];
+
+/// Whether `value` asks for nothing beyond what ponder does anyway.
+fn is_default(name: &str, value: &Value) -> bool {
+    match (name, value) {
+        ("best_of", v) => super::fields::as_integer(v) == Some(1),
+        ("length_penalty", v) => v.as_f64() == Some(1.0),
+        ("spaces_between_special_tokens", Value::Bool(b)) => *b,
+        (_, Value::Bool(b)) => !b,
+        (_, Value::Array(a)) => a.is_empty(),
+        (_, Value::Object(o)) => o.is_empty(),
+        (_, Value::String(s)) => s.is_empty(),
+        _ => false,
+    }
 }
 
 /// A token id list from a JSON array, `None` if any element is not a token id.

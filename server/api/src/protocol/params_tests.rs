@@ -86,7 +86,31 @@ fn stop_accepts_a_string_or_a_list_and_nulls_are_absent() {
 
 #[test]
 fn unknown_fields_are_ignored() {
-    assert!(parse(json!({"frobnicate": {"x": 1}, "best_of": "x"})).is_ok());
+    assert!(parse(json!({"frobnicate": {"x": 1}, "bestof": "x"})).is_ok());
+}
+
+#[test]
+fn fields_of_the_peers_that_ponder_lacks_are_a_400_unless_left_at_their_default() {
+    for (field, value) in [
+        ("best_of", json!(4)),
+        ("use_beam_search", json!(true)),
+        ("length_penalty", json!(0.5)),
+        ("include_stop_str_in_output", json!(true)),
+        ("truncate_prompt_tokens", json!(100)),
+        ("bad_words", json!(["x"])),
+        ("allowed_token_ids", json!([1, 2])),
+        ("guided_json", json!({"type": "object"})),
+        ("spaces_between_special_tokens", json!(false)),
+    ] {
+        let mut body = json!({});
+        body[field] = value;
+        let err = parse(body).unwrap_err();
+        assert_eq!(err.param.as_deref(), Some(field));
+        assert!(err.message.contains("not supported"), "{}", err.message);
+    }
+    let defaults = json!({"best_of": 1, "use_beam_search": false, "length_penalty": 1.0, "bad_words": [],
+        "spaces_between_special_tokens": true, "guided_json": null, "truncate_prompt_tokens": null});
+    assert!(parse(defaults).is_ok());
 }
 
 #[test]
