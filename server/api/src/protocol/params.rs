@@ -2,7 +2,7 @@
 //! sampling knobs, stops, streaming options and the reasoning extensions, validated
 //! field by field (ranges follow OpenAI and vLLM).
 
-use ponder_engine::{LogprobsMode, SamplingParams, StructuredOutput};
+use ponder_engine::{LogprobsMode, SamplingParams, StructuredOutput, ThinkingBudget};
 use serde_json::{Map, Value};
 
 use super::fields::{as_token_id, Fields};
@@ -159,8 +159,10 @@ impl GenerationParams {
 
     /// The engine's parameters for one sample, `seed` already derived for it.
     ///
-    /// `max_tokens` is the resolved budget (already checked against the context window).
-    pub fn sampling_params(&self, defaults: &SamplingDefaults, max_tokens: usize, seed: u64) -> SamplingParams {
+    /// `max_tokens` is the resolved budget (already checked against the context window);
+    /// `thinking_budget` the prompt's resolved one (it depends on whether the prompt
+    /// opened a think block). Everything is resolved here, once per sample.
+    pub fn sampling_params(&self, defaults: &SamplingDefaults, max_tokens: usize, seed: u64, thinking_budget: Option<ThinkingBudget>) -> SamplingParams {
         SamplingParams {
             temperature: self.temperature.unwrap_or(defaults.temperature),
             top_p: self.top_p.unwrap_or(defaults.top_p),
@@ -178,8 +180,7 @@ impl GenerationParams {
             logprobs: self.logprobs,
             logprobs_mode: self.logprobs_mode.unwrap_or(defaults.logprobs_mode),
             prompt_logprobs: self.engine_prompt_logprobs(),
-            // Per prompt (it depends on whether the prompt opened a think block): set by `submit`.
-            thinking_budget: None,
+            thinking_budget,
             structured_output: self.structured_output.clone(),
         }
     }

@@ -16,7 +16,7 @@ fn an_empty_body_gives_openai_defaults() {
     assert_eq!(p.max_tokens, None);
     assert!(p.skip_special_tokens);
     assert!(p.reasoning.include_reasoning);
-    let sp = p.sampling_params(&SamplingDefaults::default(), 10, 7);
+    let sp = p.sampling_params(&SamplingDefaults::default(), 10, 7, None);
     assert_eq!((sp.temperature, sp.top_p, sp.top_k, sp.max_tokens, sp.seed), (1.0, 1.0, None, 10, 7));
 }
 
@@ -65,15 +65,15 @@ fn top_k_minus_one_and_zero_disable_top_k() {
     assert_eq!(parse(json!({"top_k": 40})).unwrap().top_k, Some(Some(40)));
     let d = SamplingDefaults { temperature: 0.6, top_p: 0.95, top_k: Some(20), ..Default::default() };
     let p = parse(json!({"top_k": -1})).unwrap();
-    assert_eq!(p.sampling_params(&d, 1, 0).top_k, None, "an explicit -1 overrides the model default");
+    assert_eq!(p.sampling_params(&d, 1, 0, None).top_k, None, "an explicit -1 overrides the model default");
 }
 
 #[test]
 fn model_defaults_apply_only_when_the_request_is_silent() {
     let d = SamplingDefaults { temperature: 0.6, top_p: 0.95, top_k: None, ..Default::default() };
-    let sp = parse(json!({})).unwrap().sampling_params(&d, 1, 0);
+    let sp = parse(json!({})).unwrap().sampling_params(&d, 1, 0, None);
     assert_eq!((sp.temperature, sp.top_p), (0.6, 0.95));
-    let sp = parse(json!({"temperature": 0})).unwrap().sampling_params(&d, 1, 0);
+    let sp = parse(json!({"temperature": 0})).unwrap().sampling_params(&d, 1, 0, None);
     assert_eq!(sp.temperature, 0.0);
 }
 

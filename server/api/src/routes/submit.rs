@@ -59,8 +59,7 @@ pub async fn submit(
             let seq_id = state.engine.next_seq_id();
             let seed = state.sample_seed(params.seed, base_seed, index);
             // `max_tokens: 0` scores the prompt: the engine makes one token the choice drops.
-            let mut sampling = params.sampling_params(&state.defaults, prompt.max_tokens.max(1), seed);
-            sampling.thinking_budget = prompt.thinking_budget.clone();
+            let sampling = params.sampling_params(&state.defaults, prompt.max_tokens.max(1), seed, prompt.thinking_budget.clone());
             seqs.push(SeqSpec { seq_id, prompt_token_ids: prompt.ids.clone(), params: Arc::new(sampling) });
             let mut config = choice.clone();
             config.prompt_ids = Some(prompt.ids.clone());
