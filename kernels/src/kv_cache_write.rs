@@ -23,8 +23,7 @@ const KERNEL: &str = "write_kv_cache";
 /// # Errors
 /// A [`KernelError`] (wrapped) when shapes disagree, a cache is not contiguous or has
 /// an unsupported dtype, or a slot is `>= num_blocks * block_size`; nothing is written
-/// then. A cache on a device without an implementation (CUDA, Metal) gives candle's
-/// "no cuda implementation" error.
+/// then. Off the CPU, [`crate::write_kv_cache_tensor_ops`] does the write.
 pub fn write_kv_cache(
     k: &Tensor,
     v: &Tensor,
@@ -39,6 +38,9 @@ pub fn write_kv_cache(
         .find(|(_, &s)| s as usize >= num_slots)
     {
         return Err(KernelError::SlotOutOfRange { token, slot, num_slots }.into());
+    }
+    if crate::tensor_ops::needs_tensor_ops(k_cache) {
+        return crate::write_kv_cache_tensor_ops(k, v, k_cache, v_cache, slot_mapping);
     }
     let op = WriteSlots { slot_mapping };
     for (src, cache) in [(k, k_cache), (v, v_cache)] {

@@ -47,9 +47,13 @@
 //! # Devices
 //!
 //! Every kernel has a CPU implementation, tested against a naive dense reference. The
-//! kernels are candle custom ops (`CustomOp3`, `InplaceOp2`); on another device they
-//! return candle's "no ... implementation" error. CUDA implementations will live behind
-//! the `cuda` feature.
+//! kernels are candle custom ops (`CustomOp3`, `InplaceOp2`). On any other device
+//! (CUDA), [`write_kv_cache`] and [`paged_attention`] run a portable path composed of
+//! candle tensor ops ([`paged_attention_tensor_ops`], [`write_kv_cache_tensor_ops`]:
+//! gather through the block table, masked softmax, matmuls), tested on the CPU against
+//! the custom kernels; fused CUDA kernels are still to come. [`matmul_t`] and
+//! [`QuantizedMatrix`] are CPU-only (the model uses candle's GEMM and quantized
+//! matmul elsewhere).
 
 mod dense;
 mod elem;
@@ -59,6 +63,7 @@ pub mod metadata;
 mod paged_attention;
 pub mod quantized;
 mod simd;
+mod tensor_ops;
 
 pub use dense::matmul_t;
 pub use error::KernelError;
@@ -66,3 +71,4 @@ pub use kv_cache_write::write_kv_cache;
 pub use metadata::AttentionMetadata;
 pub use paged_attention::{paged_attention, paged_attention_batch_dependent};
 pub use quantized::{QuantFormat, QuantizedMatrix};
+pub use tensor_ops::{paged_attention_tensor_ops, write_kv_cache_tensor_ops};

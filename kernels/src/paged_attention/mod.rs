@@ -42,8 +42,10 @@ use shapes::AttnDims;
 /// # Errors
 /// A [`KernelError`] (wrapped) when the shapes, dtypes or metadata disagree (a block
 /// table too short or with an out-of-range block id, more new tokens than context,
-/// `num_heads` not a multiple of `num_kv_heads`, ...). Tensors on a device without an
-/// implementation (CUDA, Metal) give candle's "no cuda implementation" error.
+/// `num_heads` not a multiple of `num_kv_heads`, ...).
+///
+/// Off the CPU, [`crate::paged_attention_tensor_ops`] computes it (same math, q's dtype
+/// out, batch-invariance not guaranteed by candle's device kernels).
 pub fn paged_attention(
     q: &Tensor,
     k_cache: &Tensor,
@@ -77,6 +79,10 @@ fn run(
     softmax_scale: f32,
     batch_invariant: bool,
 ) -> candle_core::Result<Tensor> {
+    if crate::tensor_ops::needs_tensor_ops(q) {
+        AttnDims::check(&q.to_dtype(DType::F32)?, k_cache, v_cache, meta)?;
+        return crate::paged_attention_tensor_ops(q, k_cache, v_cache, meta, softmax_scale);
+    }
     let q = q.to_dtype(DType::F32)?.contiguous()?;
     let dims = AttnDims::check(&q, k_cache, v_cache, meta)?;
     q.apply_op3_no_bwd(k_cache, v_cache, &PagedAttention { meta, dims, softmax_scale, batch_invariant })

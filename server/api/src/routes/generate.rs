@@ -142,7 +142,7 @@ fn finish_json(c: &ChoiceOutput, ids: &[u32]) -> Value {
 /// that changed, holding its text and ids so far.
 fn stream_response(generation: Generation, prompts: Vec<Prompt>, shape: Shape) -> Response {
     let num = generation.choices().len();
-    let acc: Vec<ChoiceOutput> = (0..num).map(|index| empty_output(index)).collect();
+    let acc: Vec<ChoiceOutput> = (0..num).map(empty_output).collect();
     let state = StreamState { generation, prompts, shape, acc, queue: Vec::new(), done: false };
     let events = stream::unfold(state, |mut s| async move {
         loop {
