@@ -17,6 +17,6 @@ pub mod weights;
 
 pub use arch::DecoderModel;
 pub use config::{Architecture, ConfigError, ModelConfig};
-pub use loader::{load_config, load_decoder, load_model, model_format, ModelFormat};
+pub use loader::{compute_dtype, load_config, load_decoder, load_model, model_format, ModelFormat};
 pub use model::{Model, ModelInput};
 pub use rope_scaling::RopeScaling;

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use candle_core::quantized::gguf_file;
-use candle_core::Device;
+use candle_core::{DType, Device};
 
 use crate::arch::DecoderModel;
 use crate::config::ModelConfig;
@@ -51,18 +51,32 @@ pub fn load_config(path: &Path) -> anyhow::Result<ModelConfig> {
     }
 }
 
-/// Loads the model at `path` onto `device`: an HF folder (weights converted to f32) or
-/// a `.gguf` file (linear layers kept quantized).
-pub fn load_model(path: &Path, device: &Device) -> anyhow::Result<Box<dyn Model>> {
-    Ok(Box::new(load_decoder(path, device)?))
+/// The dtype policy: activations and dense weights are f32 on the CPU (its kernels
+/// are f32) and bf16 on any other device (GPUs, where bf16 halves the bytes every
+/// decode step reads); GGUF models keep quantized weights and f32 activations
+/// everywhere. Logits leave the model as f32 and the KV cache follows
+/// `--kv-cache-dtype`.
+pub fn compute_dtype(device: &Device) -> DType {
+    if device.is_cpu() {
+        DType::F32
+    } else {
+        DType::BF16
+    }
 }
 
-/// Like [`load_model`], returning the concrete decoder.
-pub fn load_decoder(path: &Path, device: &Device) -> anyhow::Result<DecoderModel> {
+/// Loads the model at `path` onto `device`: an HF folder (weights in the device's
+/// [`compute_dtype`]) or a `.gguf` file (linear layers kept quantized).
+pub fn load_model(path: &Path, device: &Device) -> anyhow::Result<Box<dyn Model>> {
+    Ok(Box::new(load_decoder(path, device, compute_dtype(device))?))
+}
+
+/// Like [`load_model`] with an explicit dtype for an HF folder's weights and
+/// activations (f32, f16 or bf16; a `.gguf` ignores it), returning the decoder.
+pub fn load_decoder(path: &Path, device: &Device, dtype: DType) -> anyhow::Result<DecoderModel> {
     let model = match model_format(path)? {
         ModelFormat::HfFolder => {
             let config = load_config(path)?;
-            let weights = SafetensorsWeights::open(path, device)?;
+            let weights = SafetensorsWeights::open(path, device, dtype)?;
             DecoderModel::from_weights(&config, &weights)
         }
         ModelFormat::Gguf => {

@@ -61,3 +61,27 @@ fn qwen2_batch_of_eight_mixed_lengths_decodes_the_same_ids() {
 fn qwen3_batch_of_eight_mixed_lengths_decodes_the_same_ids() {
     check_batched_sequences("qwen3");
 }
+
+/// The GPU dtype policy's plumbing (16-bit weights and activations, f32 logits), run on
+/// the CPU in f16 (candle's CPU matmul has no bf16; the device check runs bf16 on the
+/// GPU): prefill logits stay within 0.05 × max(1, |logit|) of transformers' f32 ones
+/// and the first 4 greedy tokens agree. The worst error is printed.
+#[test]
+fn half_precision_policy_stays_close_to_transformers_f32() {
+    use candle_core::DType;
+    for arch in ["llama", "qwen2", "qwen3"] {
+        let model = ponder_models::load_decoder(&golden_dir(arch), &common::device(), DType::F16).unwrap();
+        let mut worst = 0f32;
+        for (i, case) in cases(arch).iter().enumerate() {
+            let mut cache = PagedCache::new(&model, 32, 4);
+            let (logits, ids) = greedy_batch(&model, &mut cache, &[case.input_ids.clone()], 4);
+            for (g, w) in logits[0].iter().zip(&case.last_logits) {
+                let err = (g - w).abs() / w.abs().max(1.0);
+                worst = worst.max(err);
+                assert!(err <= 0.05, "{arch} case {i}: f16 logit {g} vs f32 {w}");
+            }
+            assert_eq!(ids[0], case.greedy_ids[..4], "{arch} case {i}: f16 greedy ids");
+        }
+        println!("{arch}: worst f16 logit error {worst:.5} (relative to max(1, |logit|))");
+    }
+}

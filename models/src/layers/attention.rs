@@ -75,6 +75,8 @@ impl Attention {
         } else {
             ponder_kernels::paged_attention_batch_dependent(&q, k_cache, v_cache, attn, scale)?
         };
-        self.o_proj.forward(&out.reshape((t, num_heads * head_dim))?, batch_invariant)
+        // The CPU kernel answers in f32: back to the activations' dtype.
+        let out = out.to_dtype(x.dtype())?.reshape((t, num_heads * head_dim))?;
+        self.o_proj.forward(&out, batch_invariant)
     }
 }

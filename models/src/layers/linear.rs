@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
-use candle_core::{Module, Result, Tensor};
+use candle_core::{DType, Module, Result, Tensor};
 use ponder_kernels::{QuantFormat, QuantizedMatrix};
 
 /// The weight of a linear layer, `[out_features, in_features]`.
@@ -88,7 +88,8 @@ impl Linear {
         }
     }
 
-    /// `x [num_tokens, in_features]` f32 -> `[num_tokens, out_features]` f32.
+    /// `x [num_tokens, in_features]` -> `[num_tokens, out_features]`, in the weight's
+    /// dtype for dense weights (f32 on the CPU, bf16 on a GPU), f32 for quantized ones.
     ///
     /// With `batch_invariant`, a row's output has the same bits for any number of rows
     /// on the CPU: dense weights (and GGUF F32/F16 tensors, which candle keeps dense)
@@ -98,7 +99,7 @@ impl Linear {
     pub fn forward(&self, x: &Tensor, batch_invariant: bool) -> Result<Tensor> {
         let cpu = x.device().is_cpu();
         let y = match &self.weight {
-            LinearWeight::Dense(w) | LinearWeight::Quantized(QMatMul::Tensor(w)) if batch_invariant && cpu => {
+            LinearWeight::Dense(w) | LinearWeight::Quantized(QMatMul::Tensor(w)) if batch_invariant && cpu && w.dtype() == DType::F32 => {
                 ponder_kernels::matmul_t(x, w)?
             }
             LinearWeight::Dense(w) => x.matmul(&w.t()?)?,

@@ -38,10 +38,12 @@ impl RotaryEmbedding {
         ))
     }
 
-    /// Rotates `x [num_tokens, num_heads, head_dim]` by the per-token `cos`/`sin`.
+    /// Rotates `x [num_tokens, num_heads, head_dim]` by the per-token `cos`/`sin`
+    /// (f32 tables, cast to x's dtype as HF does for bf16 models).
     pub fn apply(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
         let x = x.contiguous()?.unsqueeze(0)?;
-        candle_nn::rotary_emb::rope_thd(&x, cos, sin)?.squeeze(0)
+        let (cos, sin) = (cos.to_dtype(x.dtype())?, sin.to_dtype(x.dtype())?);
+        candle_nn::rotary_emb::rope_thd(&x, &cos, &sin)?.squeeze(0)
     }
 }
 

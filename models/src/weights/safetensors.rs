@@ -1,6 +1,7 @@
 //! HF safetensors checkpoints: `model.safetensors`, or shards listed in
 //! `model.safetensors.index.json`. Files are memory-mapped; each tensor is converted
-//! from its stored dtype (f32, f16, bf16) to f32 when loaded.
+//! from its stored dtype (f32, f16, bf16) to the compute dtype when loaded (f32 on the
+//! CPU, bf16 on a GPU: see [`crate::compute_dtype`]).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -17,23 +18,26 @@ pub struct SafetensorsWeights {
     files: MmapedSafetensors,
     /// Device tensors are loaded onto.
     device: Device,
+    /// Dtype every tensor is converted to.
+    dtype: DType,
 }
 
 impl SafetensorsWeights {
-    /// Maps the checkpoint files of the HF model folder `dir`.
+    /// Maps the checkpoint files of the HF model folder `dir`, to be loaded onto
+    /// `device` as `dtype` (f32, f16 or bf16).
     ///
     /// Errors when neither `model.safetensors` nor `model.safetensors.index.json` exists,
     /// or a file cannot be mapped or parsed.
-    pub fn open(dir: &Path, device: &Device) -> Result<Self> {
+    pub fn open(dir: &Path, device: &Device, dtype: DType) -> Result<Self> {
         let files = checkpoint_files(dir)?;
         // SAFETY: the files are opened read-only; as with every mmap-based loader, they
         // must not be truncated while the model is loading.
         let files = unsafe { MmapedSafetensors::multi(&files)? };
-        Ok(Self { files, device: device.clone() })
+        Ok(Self { files, device: device.clone(), dtype })
     }
 
-    /// Loads `name` as f32 (any stored float dtype is converted).
-    fn load_f32(&self, name: WeightName) -> Result<Tensor> {
+    /// Loads `name` as `self.dtype` (any stored float dtype is converted).
+    fn load(&self, name: WeightName) -> Result<Tensor> {
         let hf = name.hf();
         let stored = self.files.load(&hf, &Device::Cpu).map_err(|e| e.context(format!("weight `{hf}`")))?;
         match stored.dtype() {
@@ -41,7 +45,7 @@ impl SafetensorsWeights {
             other => candle_core::bail!("weight `{hf}`: unsupported dtype {other:?}"),
         }
         // Convert on the CPU (where the mmap is), then move to the target device.
-        let tensor = stored.to_dtype(DType::F32)?;
+        let tensor = stored.to_dtype(self.dtype)?;
         tensor.to_device(&self.device)
     }
 }
@@ -75,15 +79,15 @@ impl WeightSource for SafetensorsWeights {
     }
 
     fn vector(&self, name: WeightName) -> Result<Tensor> {
-        self.load_f32(name)
+        self.load(name)
     }
 
     fn linear(&self, name: WeightName) -> Result<Linear> {
-        Ok(Linear::dense(self.load_f32(name)?))
+        Ok(Linear::dense(self.load(name)?))
     }
 
     fn embedding(&self, name: WeightName) -> Result<Embedding> {
-        Ok(Embedding::dense(self.load_f32(name)?))
+        Ok(Embedding::dense(self.load(name)?))
     }
 
     fn rope_freq_factors(&self) -> Result<Option<Vec<f32>>> {
