@@ -104,6 +104,10 @@ pub struct ServeArgs {
     /// file name); `/update_weights_from_disk` sets a new one.
     #[arg(long)]
     pub weight_version: Option<String>,
+    /// Seconds a shutdown (SIGTERM or SIGINT) lets running requests finish before it
+    /// aborts the rest; new requests get a 503 meanwhile. A second signal exits at once.
+    #[arg(long, default_value_t = 30.0)]
+    pub shutdown_timeout: f64,
     /// Largest accepted request body.
     #[arg(long, default_value = "32MiB")]
     pub max_body_bytes: ByteSize,
@@ -140,6 +144,10 @@ impl ServeArgs {
             anyhow::ensure!(value > 0, "{flag} must be at least 1");
         }
         anyhow::ensure!(self.max_waiting_requests != Some(0), "--max-waiting-requests must be at least 1");
+        anyhow::ensure!(
+            self.shutdown_timeout.is_finite() && self.shutdown_timeout >= 0.0,
+            "--shutdown-timeout must be a number of seconds >= 0"
+        );
         anyhow::ensure!(
             self.admin_api_key.as_deref().is_none_or(|k| !k.trim().is_empty()),
             "--admin-api-key must not be empty"

@@ -140,6 +140,8 @@ pub fn load(args: &ServeArgs) -> anyhow::Result<LoadedServer> {
         checkpoint,
         weight_update_lock: tokio::sync::Mutex::new(()),
         max_body_bytes: usize::try_from(args.max_body_bytes.0).unwrap_or(usize::MAX),
+        draining: std::sync::atomic::AtomicBool::new(false),
+        shutdown_timeout: std::time::Duration::from_secs_f64(args.shutdown_timeout),
         thinking,
         reasoning_parser: args.reasoning_parser,
         default_template_kwargs: args.default_chat_template_kwargs.clone().unwrap_or_default(),

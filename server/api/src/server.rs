@@ -1,21 +1,52 @@
 //! Serving: the axum server over an already-bound listener.
 
 use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
 
 use crate::loader::LoadedServer;
 use crate::routes::router;
+use crate::state::SharedState;
 
-/// Serves `server` on `listener` until `shutdown` completes (in-flight requests finish
-/// first). Bind the listener after loading, so that `/health` answers 200 only once
-/// the model is ready.
+/// Serves `server` on `listener` until `shutdown` completes, then drains: new requests
+/// get a 503 (and `/ready` a 503) while running ones finish, for up to
+/// `--shutdown-timeout`; what is still running then is aborted (streams end with
+/// `finish_reason: "abort"`), and the server returns once every connection closed.
+/// Bind the listener after loading, so that `/health` answers 200 only once the model
+/// is ready.
 ///
 /// Errors: an I/O error of the listener.
 pub async fn serve(server: LoadedServer, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, model = %server.state.model_name, "listening");
+    let state = server.state.clone();
     let app = router(server.state.clone());
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    let drained = async move {
+        shutdown.await;
+        drain(&state).await;
+    };
+    axum::serve(listener, app).with_graceful_shutdown(drained).await?;
     Ok(())
+}
+
+/// Refuses new requests, waits for the engine to run dry (`shutdown_timeout` at most),
+/// then aborts whatever is left.
+async fn drain(state: &SharedState) {
+    state.draining.store(true, Ordering::Relaxed);
+    let deadline = Instant::now() + state.shutdown_timeout;
+    tracing::info!(timeout_s = state.shutdown_timeout.as_secs_f64(), "shutting down: draining running requests");
+    loop {
+        let s = state.engine.status();
+        if !s.alive || s.num_running + s.num_waiting + s.num_held == 0 {
+            break;
+        }
+        if Instant::now() >= deadline {
+            let n = state.engine.abort_requests(None).await.unwrap_or(0);
+            tracing::warn!(num_aborted = n, "shutdown timeout: aborted the requests still running");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

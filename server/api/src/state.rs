@@ -40,6 +40,10 @@ pub struct AppState {
     pub weight_update_lock: tokio::sync::Mutex<()>,
     /// `--max-body-bytes`.
     pub max_body_bytes: usize,
+    /// Set once a shutdown began: new requests get a 503 and `/ready` is 503.
+    pub draining: std::sync::atomic::AtomicBool,
+    /// `--shutdown-timeout`: how long a shutdown lets running requests finish.
+    pub shutdown_timeout: std::time::Duration,
     /// Unix seconds at startup (`created` of the model object).
     pub created: u64,
     /// Thinking budgets: effort levels, the forced message and the tag ids.

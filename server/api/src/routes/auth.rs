@@ -16,6 +16,14 @@ pub async fn require_api_key(State(state): State<SharedState>, req: Request<Body
     check_bearer(key, req, next).await
 }
 
+/// Middleware of the user routes while a shutdown drains: a 503, before any work.
+pub async fn refuse_while_draining(State(state): State<SharedState>, req: Request<Body>, next: Next) -> Response {
+    if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        return ApiError::unavailable("The server is shutting down; retry on another replica.").into_response();
+    }
+    next.run(req).await
+}
+
 /// Middleware of the admin routes (which exist only with `--admin-api-key`).
 pub async fn require_admin_key(State(state): State<SharedState>, req: Request<Body>, next: Next) -> Response {
     match state.admin_api_key.as_deref() {

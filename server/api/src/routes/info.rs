@@ -14,10 +14,14 @@ pub async fn health() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// Readiness: the model is loaded and the engine thread runs (503 once it stopped).
+/// Readiness: the model is loaded, the engine thread runs and the server is not
+/// shutting down (503 otherwise).
 pub async fn ready(State(state): State<SharedState>) -> Response {
     if !state.engine.status().alive {
         return ApiError::unavailable("The engine has stopped.").into_response();
+    }
+    if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        return ApiError::unavailable("The server is shutting down.").into_response();
     }
     Json(json!({"status": "ready", "model": state.model_name})).into_response()
 }

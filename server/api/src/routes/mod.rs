@@ -35,7 +35,8 @@ pub fn router(state: SharedState) -> Router {
         .route("/generate", post(generate::generate))
         .route("/tokenize", post(tokenize::tokenize))
         .route("/detokenize", post(tokenize::detokenize))
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_api_key));
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_api_key))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::refuse_while_draining));
     let mut app = Router::new().merge(v1);
     if state.admin_api_key.is_some() {
         let admin = Router::new()
