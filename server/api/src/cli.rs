@@ -108,8 +108,8 @@ pub struct ServeArgs {
     /// aborts the rest; new requests get a 503 meanwhile. A second signal exits at once.
     #[arg(long, default_value_t = 30.0)]
     pub shutdown_timeout: f64,
-    /// Largest accepted request body.
-    #[arg(long, default_value = "32MiB")]
+    /// Largest accepted request body (a 128k-token prompt is under 1 MiB as text or ids).
+    #[arg(long, default_value = "4MiB")]
     pub max_body_bytes: ByteSize,
     /// Reasoning tokens allowed per `reasoning_effort`, e.g. `low=512,medium=2048,high=none`.
     #[arg(long, default_value = "low=512,medium=2048,high=none")]

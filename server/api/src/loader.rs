@@ -125,6 +125,7 @@ pub fn load(args: &ServeArgs) -> anyhow::Result<LoadedServer> {
     tracing::info!(num_blocks, max_model_len, ?dtype, "engine started");
     let thinking = BudgetSettings::new(&tokenizer, args.reasoning_effort_budgets, args.reasoning_budget_message.as_deref())
         .context("cannot tokenize the thinking tags or --reasoning-budget-message")?;
+    let max_token_bytes = (0..tokenizer.vocab_size() as u32).map(|id| tokenizer.token_bytes(id).len()).max().unwrap_or(1);
     let state = AppState {
         model_name: args.served_model_name.clone().unwrap_or(stem),
         tokenizer,
@@ -140,6 +141,7 @@ pub fn load(args: &ServeArgs) -> anyhow::Result<LoadedServer> {
         checkpoint,
         weight_update_lock: tokio::sync::Mutex::new(()),
         max_body_bytes: usize::try_from(args.max_body_bytes.0).unwrap_or(usize::MAX),
+        max_token_bytes,
         draining: std::sync::atomic::AtomicBool::new(false),
         shutdown_timeout: std::time::Duration::from_secs_f64(args.shutdown_timeout),
         thinking,

@@ -40,6 +40,10 @@ pub struct AppState {
     pub weight_update_lock: tokio::sync::Mutex<()>,
     /// `--max-body-bytes`.
     pub max_body_bytes: usize,
+    /// Bytes of the vocabulary's longest token: a text of `n` bytes is at least
+    /// `n / max_token_bytes` tokens, so a longer text than the context window can hold
+    /// is refused before it is tokenized.
+    pub max_token_bytes: usize,
     /// Set once a shutdown began: new requests get a 503 and `/ready` is 503.
     pub draining: std::sync::atomic::AtomicBool,
     /// `--shutdown-timeout`: how long a shutdown lets running requests finish.
@@ -83,6 +87,23 @@ impl AppState {
     ///
     /// Errors: 400 giving both numbers when the prompt leaves no room to generate, or
     /// 400 on `max_tokens` when prompt + `requested` exceed the context window.
+    /// Refuses, before tokenizing, a text that cannot fit the context window whatever
+    /// its tokenization (more bytes than `max_model_len` of the longest tokens).
+    pub fn check_text_fits(&self, text_bytes: usize, param: &str) -> Result<(), ApiError> {
+        let most = self.max_model_len.saturating_mul(self.max_token_bytes.max(1));
+        if text_bytes > most {
+            return Err(ApiError::invalid(
+                param,
+                format!(
+                    "The prompt is {text_bytes} bytes: more than the {} tokens of this model's context window can hold \
+                     (at most {most} bytes with its longest tokens). Shorten the prompt.",
+                    self.max_model_len
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     pub fn max_tokens_for(&self, prompt_len: usize, requested: Option<usize>, param: &str, field: &str) -> Result<usize, ApiError> {
         if prompt_len == 0 {
             return Err(ApiError::invalid(param, "The prompt is empty."));

@@ -274,3 +274,21 @@ async fn seeded_requests_are_bit_identical_alone_and_among_64_concurrent_ones() 
     let choice3 = g["choices"].as_array().unwrap().iter().find(|c| c["index"] == 3).unwrap();
     assert_eq!((&choice3["token_ids"], &choice3["logprobs"]["token_logprobs"]), (&l["choices"][0]["token_ids"], &l["choices"][0]["logprobs"]["token_logprobs"]));
 }
+
+/// Oversize inputs are refused before the expensive work, each naming its field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversize_inputs_are_refused_before_tokenizing() {
+    let base = start().await;
+    let client = reqwest::Client::new();
+    let url = format!("{base}/v1/completions");
+    // 3 MB of text cannot fit 512 tokens of the tiny reasoner's vocabulary.
+    let (status, err) = post(&client, url.clone(), json!({"prompt": "7".repeat(3_000_000), "max_tokens": 1})).await;
+    assert_eq!((status, &err["error"]["param"]), (400, &json!("prompt")), "{err}");
+    let messages = json!([{"role": "user", "content": "7".repeat(3_000_000)}]);
+    let (status, err) = post(&client, format!("{base}/v1/chat/completions"), json!({"messages": messages})).await;
+    assert_eq!((status, &err["error"]["param"]), (400, &json!("messages")), "{err}");
+    let (status, err) = post(&client, url.clone(), json!({"prompt": vec!["hi"; 1000], "n": 128})).await;
+    assert_eq!((status, &err["error"]["param"]), (400, &json!("n")), "{err}");
+    let r = client.post(url).header("content-type", "application/json").body(vec![b' '; 5 << 20]).send().await.unwrap();
+    assert_eq!(r.status(), 413, "over the 4 MiB default body limit");
+}

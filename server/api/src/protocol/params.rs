@@ -14,6 +14,10 @@ pub const MAX_N: i64 = 128;
 pub const MAX_STOP_STRINGS: usize = 4;
 /// Most `top_logprobs` per token (OpenAI's limit).
 pub const MAX_TOP_LOGPROBS: i64 = 20;
+/// Most `logit_bias` entries (OpenAI's limit).
+pub const MAX_LOGIT_BIAS: usize = 300;
+/// Most sequences (prompts × `n`) one request may make.
+pub const MAX_SEQS_PER_REQUEST: usize = 1024;
 
 /// Server-side defaults for sampling, from the model's `generation_config.json`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -185,6 +189,19 @@ impl GenerationParams {
         }
     }
 
+    /// Refuses `num_prompts × n` over [`MAX_SEQS_PER_REQUEST`] (checked before any
+    /// prompt is tokenized), naming `n`.
+    pub fn check_num_seqs(&self, num_prompts: usize) -> Result<(), ApiError> {
+        let seqs = num_prompts.saturating_mul(self.n);
+        if seqs > MAX_SEQS_PER_REQUEST {
+            return Err(ApiError::invalid(
+                "n",
+                format!("{num_prompts} prompts × n = {} make {seqs} sequences; one request may make at most {MAX_SEQS_PER_REQUEST}.", self.n),
+            ));
+        }
+        Ok(())
+    }
+
     /// What the engine scores of the prompt: `prompt_logprobs`, widened to `logprobs`
     /// when `echo` returns the prompt's tokens with their logprobs.
     pub fn engine_prompt_logprobs(&self) -> Option<usize> {
@@ -236,6 +253,9 @@ fn parse_stop(f: &Fields) -> Result<Vec<String>, ApiError> {
 /// `logit_bias`: `{"<token id>": bias}` with bias in `[-100, 100]`.
 fn parse_logit_bias(f: &Fields) -> Result<Vec<(u32, f32)>, ApiError> {
     let Some(map) = f.object("logit_bias")? else { return Ok(Vec::new()) };
+    if map.len() > MAX_LOGIT_BIAS {
+        return Err(ApiError::invalid("logit_bias", format!("`logit_bias` may hold at most {MAX_LOGIT_BIAS} entries, got {}.", map.len())));
+    }
     let mut bias = Vec::with_capacity(map.len());
     for (key, value) in map {
         let id: u32 = key

@@ -85,6 +85,15 @@ fn stop_accepts_a_string_or_a_list_and_nulls_are_absent() {
 }
 
 #[test]
+fn request_size_limits_name_their_field() {
+    let bias: serde_json::Map<String, Value> = (0..301).map(|i| (i.to_string(), json!(1))).collect();
+    assert_eq!(parse(json!({"logit_bias": bias})).unwrap_err().param.as_deref(), Some("logit_bias"));
+    let p = parse(json!({"n": 128})).unwrap();
+    assert!(p.check_num_seqs(8).is_ok());
+    assert_eq!(p.check_num_seqs(9).unwrap_err().param.as_deref(), Some("n"), "9 × 128 > 1024");
+}
+
+#[test]
 fn unknown_fields_are_ignored() {
     assert!(parse(json!({"frobnicate": {"x": 1}, "bestof": "x"})).is_ok());
 }

@@ -85,6 +85,8 @@ async fn handle(state: SharedState, body: Value) -> Result<Response, ApiError> {
 /// Renders the chat template and tokenizes it (no special tokens added: the template
 /// writes BOS) on tokio's blocking pool.
 async fn render(state: &SharedState, messages: Vec<Value>, kwargs: Map<String, Value>) -> Result<(String, Vec<u32>), ApiError> {
+    // The rendered prompt holds at least the messages' text: refuse what cannot fit first.
+    state.check_text_fits(messages.iter().map(content_bytes).sum(), "messages")?;
     let tokenizer = Arc::clone(&state.tokenizer);
     tokio::task::spawn_blocking(move || {
         let text = tokenizer
@@ -99,3 +101,13 @@ async fn render(state: &SharedState, messages: Vec<Value>, kwargs: Map<String, V
     .map_err(|e| ApiError::internal(format!("tokenization task failed: {e}")))?
 }
 
+
+/// A lower bound of the bytes a message puts in the prompt: its `content` string, or
+/// half its JSON (escapes at most double a text) for content given as parts.
+fn content_bytes(message: &Value) -> usize {
+    match &message["content"] {
+        Value::String(s) => s.len(),
+        Value::Null => 0,
+        other => other.to_string().len() / 2,
+    }
+}

@@ -33,6 +33,7 @@ async fn handle(state: SharedState, body: Value) -> Result<Response, ApiError> {
     let req = CompletionRequest::parse(&body)?;
     state.check_model(req.model.as_deref())?;
     req.params.check_vocab(state.vocab_size)?;
+    req.params.check_num_seqs(req.prompts.len())?;
     state.check_structured_output(req.params.structured_output.as_ref())?;
     let tokenized = tokenize(&state, req.prompts, req.params.echo).await?;
     let prompts = raw_prompts(&state, tokenized, &req.params, "prompt", req.params.max_tokens_field)?;
@@ -97,6 +98,11 @@ pub(super) fn raw_prompts(
 /// against the vocabulary. Returns each prompt's ids and text (an id prompt's text is
 /// its decoding when `decode_ids`, else empty).
 pub async fn tokenize(state: &SharedState, prompts: Vec<PromptInput>, decode_ids: bool) -> Result<Vec<(Vec<u32>, String)>, ApiError> {
+    for p in &prompts {
+        if let PromptInput::Text(text) = p {
+            state.check_text_fits(text.len(), "prompt")?;
+        }
+    }
     let tokenizer = Arc::clone(&state.tokenizer);
     let vocab_size = state.vocab_size;
     tokio::task::spawn_blocking(move || {

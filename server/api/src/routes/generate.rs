@@ -37,6 +37,10 @@ async fn handle(state: SharedState, body: Value) -> Result<Response, ApiError> {
     let started = Instant::now();
     let req = GenerateRequest::parse(&body)?;
     req.params.check_vocab(state.vocab_size)?;
+    req.params.check_num_seqs(req.prompts.len()).map_err(|mut e| {
+        e.param = Some("sampling_params.n".into());
+        e
+    })?;
     state.check_structured_output(req.params.structured_output.as_ref())?;
     let input_param = if matches!(req.prompts[0], crate::protocol::PromptInput::Text(_)) { "text" } else { "input_ids" };
     let tokenized = tokenize(&state, req.prompts.clone(), false).await.map_err(|e| rename(e, input_param))?;
