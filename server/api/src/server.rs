@@ -1,7 +1,8 @@
 //! Serving: the axum server over an already-bound listener.
 
 use std::future::Future;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
@@ -14,21 +15,39 @@ use crate::state::SharedState;
 /// get a 503 (and `/ready` a 503) while running ones finish, for up to
 /// `--shutdown-timeout`; what is still running then is aborted (streams end with
 /// `finish_reason: "abort"`), and the server returns once every connection closed.
-/// Bind the listener after loading, so that `/health` answers 200 only once the model
-/// is ready.
+/// If the engine thread dies, in-flight requests get their 503 and the server shuts
+/// down the same way, then returns an error (so the process exits non-zero and a
+/// supervisor restarts it) instead of serving 503s forever. Bind the listener after
+/// loading, so that `/health` answers 200 only once the model is ready.
 ///
-/// Errors: an I/O error of the listener.
+/// Errors: an I/O error of the listener; the engine thread stopped.
 pub async fn serve(server: LoadedServer, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, model = %server.state.model_name, "listening");
     let state = server.state.clone();
     let app = router(server.state.clone());
+    let engine_died = Arc::new(AtomicBool::new(false));
+    let died = engine_died.clone();
     let drained = async move {
-        shutdown.await;
+        tokio::select! {
+            () = shutdown => {}
+            () = engine_death(&state) => {
+                died.store(true, Ordering::Relaxed);
+                tracing::error!("the engine thread stopped: shutting down");
+            }
+        }
         drain(&state).await;
     };
     axum::serve(listener, app).with_graceful_shutdown(drained).await?;
+    anyhow::ensure!(!engine_died.load(Ordering::Relaxed), "the engine thread stopped");
     Ok(())
+}
+
+/// Resolves once the engine thread is gone.
+async fn engine_death(state: &SharedState) {
+    while state.engine.status().alive {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Refuses new requests, waits for the engine to run dry (`shutdown_timeout` at most),

@@ -384,3 +384,37 @@ fn abort_all_requests_with_a_weight_update_ends_the_requests_in_flight() {
     }
     wait_until_idle(&handle);
 }
+
+/// An executor whose step panics: the engine thread dies without publishing.
+struct Panics;
+
+impl Executor for Panics {
+    fn execute(&mut self, _: &ponder_engine::ScheduledBatch) -> anyhow::Result<ponder_engine::StepOutput> {
+        panic!("injected engine failure");
+    }
+
+    fn swap_weights(&mut self, _: NewWeights) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_dead_engine_thread_reads_as_not_alive_and_its_requests_hear_it() {
+    let handle = start_with(Box::new(Panics), 64);
+    assert!(handle.status().alive);
+    let (_guard, mut events) = submit(&handle, 1, 4, "doomed");
+    wait_for(&handle, "the engine thread died", |s| !s.alive);
+    // The request's channel closes: its handler answers 503 instead of hanging.
+    let mut closed = false;
+    for _ in 0..100 {
+        match events.try_recv() {
+            Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => {
+                closed = true;
+                break;
+            }
+            _ => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+    assert!(closed, "the event channel of an in-flight request closes");
+    assert!(handle.submit(request(&handle, 1, 4), "late").is_err(), "nothing is accepted after");
+}

@@ -42,9 +42,15 @@ impl EngineHandle {
         SeqId(self.next_id.fetch_add(1, Ordering::Relaxed))
     }
 
-    /// The engine's latest status (weight version, pause state, queue sizes).
+    /// The engine's latest status (weight version, pause state, queue sizes). `alive`
+    /// is false once the engine thread is gone, also when it died without publishing
+    /// (a panic drops the status sender).
     pub fn status(&self) -> EngineStatus {
-        self.status.borrow().clone()
+        let mut status = self.status.borrow().clone();
+        if self.status.has_changed().is_err() {
+            status.alive = false;
+        }
+        status
     }
 
     /// Submits `request` under the client-facing `external_id` (what `/abort_requests`
