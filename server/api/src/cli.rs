@@ -104,6 +104,12 @@ pub struct ServeArgs {
     /// file name); `/update_weights_from_disk` sets a new one.
     #[arg(long)]
     pub weight_version: Option<String>,
+    /// Seconds a request may take from arrival to its last token (queueing included);
+    /// past it the request is aborted in the engine and answered with a 408 (streams:
+    /// a final error event, then `[DONE]`). A client's `X-Stainless-Timeout` header
+    /// (the OpenAI SDKs send their timeout there) shortens it. Default: no limit.
+    #[arg(long)]
+    pub request_timeout: Option<f64>,
     /// Seconds a shutdown (SIGTERM or SIGINT) lets running requests finish before it
     /// aborts the rest; new requests get a 503 meanwhile. A second signal exits at once.
     #[arg(long, default_value_t = 30.0)]
@@ -144,6 +150,10 @@ impl ServeArgs {
             anyhow::ensure!(value > 0, "{flag} must be at least 1");
         }
         anyhow::ensure!(self.max_waiting_requests != Some(0), "--max-waiting-requests must be at least 1");
+        anyhow::ensure!(
+            self.request_timeout.is_none_or(|t| t.is_finite() && t > 0.0),
+            "--request-timeout must be a number of seconds > 0"
+        );
         anyhow::ensure!(
             self.shutdown_timeout.is_finite() && self.shutdown_timeout >= 0.0,
             "--shutdown-timeout must be a number of seconds >= 0"

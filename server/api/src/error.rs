@@ -122,6 +122,18 @@ impl ApiError {
         }
     }
 
+    /// 408 when a request ran past its deadline (`--request-timeout` or the client's
+    /// `X-Stainless-Timeout`); it was aborted in the engine.
+    pub fn timeout(after: std::time::Duration) -> Self {
+        Self {
+            status: StatusCode::REQUEST_TIMEOUT,
+            message: format!("The request did not finish within its {:.1} s deadline and was aborted.", after.as_secs_f64()),
+            kind: "timeout_error",
+            param: None,
+            code: Some("request_timeout"),
+        }
+    }
+
     /// 500 for a failure inside the server (a model step failed, a task panicked).
     pub fn internal(message: impl Into<String>) -> Self {
         Self {

@@ -32,6 +32,8 @@ pub struct Generation {
     first_token_seen: bool,
     /// `id`, `created`, `model` and the latest `weight_version` of the response.
     meta: ResponseMeta,
+    /// When the request must have finished, and the limit it came from.
+    deadline: Option<(tokio::time::Instant, std::time::Duration)>,
 }
 
 impl Generation {
@@ -49,14 +51,33 @@ impl Generation {
     ) -> Self {
         let by_seq = choices.iter().enumerate().map(|(i, (seq, _))| (*seq, i)).collect();
         let choices = choices.into_iter().map(|(_, c)| c).collect();
-        Self { guard: Some(guard), events, choices, by_seq, prompt_tokens, metrics, started, first_token_seen: false, meta }
+        Self { guard: Some(guard), events, choices, by_seq, prompt_tokens, metrics, started, first_token_seen: false, meta, deadline: None }
+    }
+
+    /// Past `deadline` the request is aborted in the engine and answered with a 408.
+    pub fn set_deadline(&mut self, deadline: Option<(tokio::time::Instant, std::time::Duration)>) {
+        self.deadline = deadline;
+    }
+
+    /// The next engine event, or the timeout error once the deadline passed (the
+    /// request is then aborted: dropping the guard frees its blocks).
+    async fn recv(&mut self) -> Result<Option<EngineEvent>, ApiError> {
+        let Some((at, limit)) = self.deadline else { return Ok(self.events.recv().await) };
+        match tokio::time::timeout_at(at, self.events.recv()).await {
+            Ok(event) => Ok(event),
+            Err(_) => {
+                drop(self.guard.take());
+                self.deadline = None;
+                Err(ApiError::timeout(limit))
+            }
+        }
     }
 
     /// Waits for the engine to accept the request (its first event).
     ///
     /// Errors: the engine refused it (429 queue full, 400 can never run) or stopped (503).
     pub async fn accepted(&mut self) -> Result<(), ApiError> {
-        match self.events.recv().await {
+        match self.recv().await? {
             Some(EngineEvent::Started { weight_version }) => {
                 self.set_weight_version(weight_version);
                 Ok(())
@@ -89,9 +110,10 @@ impl Generation {
         if self.is_done() {
             return None;
         }
-        let first = match self.events.recv().await {
-            Some(event) => event,
-            None => return Some(Err(ApiError::unavailable("The engine stopped while generating."))),
+        let first = match self.recv().await {
+            Ok(Some(event)) => event,
+            Ok(None) => return Some(Err(ApiError::unavailable("The engine stopped while generating."))),
+            Err(timeout) => return Some(Err(timeout)),
         };
         let mut out = Vec::new();
         if let Err(e) = self.apply(first, &mut out) {

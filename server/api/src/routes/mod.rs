@@ -7,6 +7,7 @@ mod body;
 mod chat;
 mod collect;
 mod completions;
+mod deadline;
 mod generate;
 mod info;
 mod sse;
@@ -36,6 +37,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/tokenize", post(tokenize::tokenize))
         .route("/detokenize", post(tokenize::detokenize))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_api_key))
+        .route_layer(middleware::from_fn_with_state(state.clone(), deadline::with_deadline))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::refuse_while_draining));
     let mut app = Router::new().merge(v1);
     if state.admin_api_key.is_some() {

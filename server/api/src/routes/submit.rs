@@ -82,6 +82,7 @@ pub async fn submit(
         .submit(request, meta.id.as_str())
         .map_err(|_| ApiError::unavailable("The engine has stopped."))?;
     let mut generation = Generation::new(guard, events, choices, prompt_tokens, state.metrics.clone(), started, meta);
+    generation.set_deadline(super::deadline::current());
     generation.accepted().await?;
     Ok(generation)
 }
