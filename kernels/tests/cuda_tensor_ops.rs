@@ -14,7 +14,7 @@ fn cuda() -> Option<Device> {
     match Device::new_cuda(0) {
         Ok(d) => Some(d),
         Err(e) => {
-            eprintln!("skipped: no CUDA device ({e})");
+            eprintln!("skipped: no CUDA device ({})", e.to_string().lines().next().unwrap_or_default());
             None
         }
     }
