@@ -11,7 +11,7 @@ One step:
    `--format-reward` (0.1) when the generated ids are a well-formed think section:
    no `<think>` id (the prompt opened it), exactly one `</think>` id after at least
    one reasoning token, and EOS last;
-3. advantages: A = (r - mean(group)) / (std(group) + 1e-4), one per sample, given
+3. advantages: A = (r - mean(group)) / (std(group) + 1e-4) (population std), given
    to every token of it;
 4. teacher forcing in PyTorch (float32) on exactly `prompt_token_ids + token_ids`:
    the train/inference mismatch max/mean |logprob_torch - logprob_ponder| over all
@@ -37,6 +37,7 @@ first step, every `--eval-every` steps and after the last.
     python grpo.py --ponder-bin /path/to/ponder --admin-key ADMINKEY
     # pass rates and group-variance fractions of candidate tasks, no training
     python grpo.py --ponder-url http://127.0.0.1:8123 --probe
+    python grpo.py --ponder-url http://127.0.0.1:8123 --probe-phrasings
     # write the held-out file of a task
     python grpo.py --write-heldout --task phrasing
 
@@ -49,13 +50,11 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import math
 import random
 import re
 import shutil
 import statistics
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -124,6 +123,24 @@ PHRASINGS = {
           "{name} has {a} {item} and buys {b} more. How many {item} now?"],
     "-": ["what is {a} - {b}", "Please compute {a} - {b}.", "Calculate {a} - {b}.",
           "{name} had {a} {item} and lost {b}. How many remain?"],
+}
+# Every phrasing tried (`--probe-phrasings` measures them); PHRASINGS is the subset kept.
+CANDIDATE_PHRASINGS = {
+    "+": ["How much is {a} plus {b}?", "Find the total of {a} and {b}.", "{a} plus {b} equals what?",
+          "{name} scored {a} points and then {b} points. What is the total score?",
+          "what is {a} + {b}", "Please compute {a} + {b}.", "What is {a}+{b}?", "Q: What is {a} + {b}?",
+          "What is {a} plus {b}?", "Calculate {a} + {b}.", "Sum {a} and {b}.", "{a} + {b} = ?",
+          "{name} has {a} {item} and buys {b} more. How many {item} now?"],
+    "-": ["How much is {a} take away {b}?", "Find the difference between {a} and {b}.",
+          "{a} minus {b} equals what?", "{name} had {a} {item} and lost {b}. How many remain?",
+          "what is {a} - {b}", "Please compute {a} - {b}.", "What is {a}-{b}?", "Calculate {a} - {b}.",
+          "{a} - {b} = ?", "Take {b} away from {a}.",
+          "{name} had {a} {item} and gave {b} away. How many {item} are left?"],
+    "*": ["How much is {a} multiplied by {b}?", "Find the product of {a} and {b}.",
+          "{a} times {b} equals what?", "Each of {a} boxes holds {b} {item}. How many {item} in all?",
+          "what is {a} * {b}", "Please compute {a} * {b}.", "What is {a}*{b}?", "Calculate {a} × {b}.",
+          "{a} × {b} = ?", "What is {a} multiplied by {b}?",
+          "There are {a} bags of {b} {item}. How many {item}?"],
 }
 TASKS = ["phrasing", "mul3", "mulhard", "add4", "sft"]
 
@@ -278,6 +295,29 @@ def probe(url: str, args) -> None:
             log(f"   wrong: {prompt!r} -> {msg.get('reasoning_content')!r} {msg.get('content')!r}")
 
 
+def probe_phrasings(url: str, args) -> None:
+    """Sample accuracy (12 problems x G samples, seed 7, rollout settings) of every
+    candidate phrasing: how PHRASINGS was chosen."""
+    rng = random.Random(7)
+    for op, ts in CANDIDATE_PHRASINGS.items():
+        for t in ts:
+            qs = []
+            for _ in range(12):
+                if op == "*":
+                    a, b = rng.randint(10, 99), rng.randint(1, 9)
+                else:
+                    a, b = data.operand(rng), data.operand(rng)
+                    if op == "-":
+                        a, b = max(a, b), min(a, b)
+                ans = a + b if op == "+" else a - b if op == "-" else a * b
+                qs.append(((op, a, b), data.fill(rng, t, a, b), ans))
+            groups, _ = rollouts(url, qs, args.group_size, 123, args)
+            acc = statistics.mean(s["correct"] for g in groups for s in g["samples"])
+            mixed = sum(0 < sum(s["correct"] for s in g["samples"]) < len(g["samples"]) for g in groups)
+            kept = "kept" if t in PHRASINGS.get(op, []) else "    "
+            log(f"phrasing {op} acc {acc:.2f} mixed groups {mixed:2d}/12 {kept} {t}")
+
+
 # --------------------------------------------------------------------------- training
 
 LOG_FILE = None
@@ -305,7 +345,6 @@ def token_logprobs(model, seqs: list[tuple[list[int], list[int]]], torch):
     logp_all = torch.log_softmax(logits[:, :-1], dim=-1)
     tok = torch.gather(logp_all, 2, ids[:, 1:].unsqueeze(-1)).squeeze(-1)  # predicts ids[:, t+1]
     out_len = max(len(o) for _, o in seqs)
-    res = torch.zeros((B, out_len))
     mask = torch.zeros((B, out_len))
     rows = []
     for i, (p, o) in enumerate(seqs):
@@ -395,6 +434,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--summary", type=Path, default=None, help="JSON summary")
     p.add_argument("--probe", action="store_true", help="measure the candidate tasks and exit")
     p.add_argument("--probe-questions", type=int, default=32)
+    p.add_argument("--probe-phrasings", action="store_true",
+                   help="measure every candidate phrasing (how the phrasing task was chosen) and exit")
     p.add_argument("--write-heldout", action="store_true", help="write the task's held-out file and exit")
     return p.parse_args()
 
@@ -430,6 +471,9 @@ def main() -> None:
         wait_health(url, proc)
         if args.probe:
             probe(url, args)
+            return
+        if args.probe_phrasings:
+            probe_phrasings(url, args)
             return
         train(url, args, started)
     finally:
