@@ -7,7 +7,6 @@ mod http_support;
 
 use std::path::PathBuf;
 
-use futures::StreamExt;
 use serde_json::{json, Value};
 
 const PROMPT: &str = "<｜begin▁of▁sentence｜><｜User｜>What is 347 + 589?<｜Assistant｜><think>\n";
@@ -29,20 +28,9 @@ async fn post(client: &reqwest::Client, url: String, body: Value) -> (u16, Value
 async fn sse(client: &reqwest::Client, url: String, body: Value) -> Vec<Value> {
     let response = client.post(url).json(&body).send().await.unwrap();
     assert_eq!(response.status(), 200);
-    let mut stream = response.bytes_stream();
-    let (mut buffer, mut out) = (String::new(), Vec::new());
-    while let Some(bytes) = stream.next().await {
-        buffer.push_str(std::str::from_utf8(&bytes.unwrap()).unwrap());
-        while let Some(end) = buffer.find("\n\n") {
-            let event: String = buffer.drain(..end + 2).collect();
-            let data = event.trim().strip_prefix("data: ").unwrap_or_default().to_string();
-            if data == "[DONE]" {
-                return out;
-            }
-            out.push(serde_json::from_str(&data).unwrap());
-        }
-    }
-    panic!("the stream ended without [DONE]");
+    let mut out = Vec::new();
+    http_support::read_stream(response, |chunk| out.push(chunk.clone())).await;
+    out
 }
 
 fn f32s(v: &Value) -> Vec<f32> {

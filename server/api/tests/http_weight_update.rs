@@ -7,8 +7,7 @@ mod http_support;
 
 use std::path::{Path, PathBuf};
 
-use futures::StreamExt;
-use http_support::gauge;
+use http_support::{gauge, read_stream};
 use serde_json::{json, Value};
 
 const ADMIN: &str = "admin-secret";
@@ -129,23 +128,6 @@ async fn bad_checkpoints_are_400s_and_a_good_one_swaps_outputs_and_version() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// Reads SSE `data:` payloads until `[DONE]`.
-async fn read_stream(response: reqwest::Response, mut on_chunk: impl FnMut(&Value)) {
-    let mut stream = response.bytes_stream();
-    let mut buffer = String::new();
-    while let Some(bytes) = stream.next().await {
-        buffer.push_str(std::str::from_utf8(&bytes.unwrap()).unwrap());
-        while let Some(end) = buffer.find("\n\n") {
-            let event: String = buffer.drain(..end + 2).collect();
-            let data = event.trim().strip_prefix("data: ").unwrap_or_default().to_string();
-            if data == "[DONE]" {
-                return;
-            }
-            on_chunk(&serde_json::from_str(&data).unwrap());
-        }
-    }
-    panic!("stream ended without [DONE]");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pause_keep_freezes_a_stream_that_resumes_on_the_new_weights_with_its_spans() {

@@ -52,3 +52,22 @@ pub async fn start_server_with(model: &str, flags: &[&str]) -> String {
     tokio::spawn(ponder::serve(server, listener, std::future::pending()));
     base
 }
+
+/// Reads SSE `data:` payloads until `[DONE]`.
+pub async fn read_stream(response: reqwest::Response, mut on_chunk: impl FnMut(&serde_json::Value)) {
+    use futures::StreamExt;
+    let mut stream = response.bytes_stream();
+    let mut buffer = String::new();
+    while let Some(bytes) = stream.next().await {
+        buffer.push_str(std::str::from_utf8(&bytes.unwrap()).unwrap());
+        while let Some(end) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..end + 2).collect();
+            let data = event.trim().strip_prefix("data: ").unwrap_or_default().to_string();
+            if data == "[DONE]" {
+                return;
+            }
+            on_chunk(&serde_json::from_str(&data).unwrap());
+        }
+    }
+    panic!("stream ended without [DONE]");
+}
