@@ -155,6 +155,7 @@ async fn sglang_generate_matches_completions_and_streams_cumulatively() {
     });
     let (status, out) = post(&client, format!("{base}/generate"), body.clone()).await;
     assert_eq!(status, 200, "{out}");
+    assert!(out.get("index").is_none(), "one prompt, one sample: SGLang's bare object");
     let meta = &out["meta_info"];
     let output_ids = out["output_ids"].as_array().unwrap();
     assert_eq!(meta["completion_tokens"], json!(output_ids.len()));

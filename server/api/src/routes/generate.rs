@@ -69,7 +69,15 @@ async fn handle(state: SharedState, body: Value) -> Result<Response, ApiError> {
     let (choices, generation) = collect(generation, true).await?;
     let meta = generation.meta().clone();
     let outputs: Vec<Value> = choices.iter().map(|c| output(&meta, c, true, &prompts[c.index / shape.n], &shape)).collect();
-    Ok(Json(if shape.list { Value::Array(outputs) } else { outputs.into_iter().next().unwrap_or(Value::Null) }).into_response())
+    if shape.list {
+        return Ok(Json(Value::Array(outputs)).into_response());
+    }
+    // One prompt, one sample: SGLang's bare object (no `index`).
+    let mut one = outputs.into_iter().next().unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut one {
+        m.remove("index");
+    }
+    Ok(Json(one).into_response())
 }
 
 fn rename(mut e: ApiError, param: &str) -> ApiError {
