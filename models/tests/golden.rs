@@ -74,7 +74,7 @@ fn half_precision_policy_stays_close_to_transformers_f32() {
         let mut worst = 0f32;
         for (i, case) in cases(arch).iter().enumerate() {
             let mut cache = PagedCache::new(&model, 32, 4);
-            let (logits, ids) = greedy_batch(&model, &mut cache, &[case.input_ids.clone()], 4);
+            let (logits, ids) = greedy_batch(&model, &mut cache, std::slice::from_ref(&case.input_ids), 4);
             for (g, w) in logits[0].iter().zip(&case.last_logits) {
                 let err = (g - w).abs() / w.abs().max(1.0);
                 worst = worst.max(err);

@@ -33,10 +33,11 @@ async fn start(timeout_s: &str) -> Server {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    // Owned by `Server` at once, so its Drop kills and reaps the child on every path.
+    let server = Server { child, base: format!("http://127.0.0.1:{port}") };
     for _ in 0..600 {
-        if reqwest::get(format!("{base}/health")).await.is_ok_and(|r| r.status() == 200) {
-            return Server { child, base };
+        if reqwest::get(format!("{}/health", server.base)).await.is_ok_and(|r| r.status() == 200) {
+            return server;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
