@@ -91,6 +91,10 @@ pub struct ServeArgs {
     /// Require `Authorization: Bearer <key>` on /v1 routes.
     #[arg(long, env = "PONDER_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
+    /// Origins a browser page may call the API from (CORS), comma-separated, e.g.
+    /// `https://ui.example.com`; `*` allows any. Default: none (no CORS headers).
+    #[arg(long, value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
     /// Enables the admin routes (`/update_weights_from_disk`, `/pause`, `/resume`,
     /// `/abort_requests`, `/reset_prefix_cache`, ...) behind `Authorization: Bearer <key>`;
     /// without it they are 404. Separate from `--api-key`.

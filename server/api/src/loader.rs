@@ -145,6 +145,7 @@ pub fn load(args: &ServeArgs) -> anyhow::Result<LoadedServer> {
         draining: std::sync::atomic::AtomicBool::new(false),
         shutdown_timeout: std::time::Duration::from_secs_f64(args.shutdown_timeout),
         request_timeout: args.request_timeout.map(std::time::Duration::from_secs_f64),
+        allowed_origins: args.allowed_origins.clone(),
         thinking,
         reasoning_parser: args.reasoning_parser,
         default_template_kwargs: args.default_chat_template_kwargs.clone().unwrap_or_default(),

@@ -46,6 +46,8 @@ pub struct AppState {
     pub max_token_bytes: usize,
     /// Set once a shutdown began: new requests get a 503 and `/ready` is 503.
     pub draining: std::sync::atomic::AtomicBool,
+    /// `--allowed-origins` (CORS); empty: no CORS headers at all.
+    pub allowed_origins: Vec<String>,
     /// `--request-timeout`: the longest a request may take.
     pub request_timeout: Option<std::time::Duration>,
     /// `--shutdown-timeout`: how long a shutdown lets running requests finish.

@@ -54,7 +54,7 @@ pub fn router(state: SharedState) -> Router {
             .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_admin_key));
         app = app.merge(admin);
     }
-    app
+    let app = app
         .route("/health", get(info::health))
         .route("/ready", get(info::ready))
         .route("/version", get(info::version))
@@ -63,8 +63,33 @@ pub fn router(state: SharedState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(state.max_body_bytes))
-        .layer(middleware::from_fn_with_state(state.clone(), body::json_payload_too_large))
-        .with_state(state)
+        .layer(middleware::from_fn_with_state(state.clone(), body::json_payload_too_large));
+    let app = match cors(&state.allowed_origins) {
+        Some(layer) => app.layer(layer),
+        None => app,
+    };
+    app.with_state(state)
+}
+
+/// CORS for `--allowed-origins` (tower-http's layer): those origins may call with GET
+/// and POST, `Authorization` and `Content-Type`; `*` allows any. `None` without origins.
+fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{header, HeaderValue, Method};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o.trim()).ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]),
+    )
 }
 
 async fn not_found(req: Request) -> Response {
