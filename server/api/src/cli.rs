@@ -88,9 +88,14 @@ pub struct ServeArgs {
     /// temperature and top-k/top-p/min-p).
     #[arg(long, value_enum, default_value_t = LogprobsModeArg::RawLogprobs)]
     pub logprobs_mode: LogprobsModeArg,
-    /// Require `Authorization: Bearer <key>` on /v1 routes.
+    /// Require `Authorization: Bearer <key>` on the user routes; repeat the flag for
+    /// several keys (each one accepted).
     #[arg(long, env = "PONDER_API_KEY", hide_env_values = true)]
-    pub api_key: Option<String>,
+    pub api_key: Vec<String>,
+    /// A file of API keys, one per line (blank lines and `#` comments skipped), added
+    /// to `--api-key`.
+    #[arg(long)]
+    pub api_key_file: Option<std::path::PathBuf>,
     /// Origins a browser page may call the API from (CORS), comma-separated, e.g.
     /// `https://ui.example.com`; `*` allows any. Default: none (no CORS headers).
     #[arg(long, value_delimiter = ',')]
@@ -167,6 +172,19 @@ impl ServeArgs {
             "--admin-api-key must not be empty"
         );
         Ok(())
+    }
+
+    /// Every API key: `--api-key` flags, then the lines of `--api-key-file`.
+    ///
+    /// Errors: the file cannot be read, or a key is empty.
+    pub fn api_keys(&self) -> anyhow::Result<Vec<String>> {
+        let mut keys = self.api_key.clone();
+        if let Some(path) = &self.api_key_file {
+            let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("--api-key-file {}: {e}", path.display()))?;
+            keys.extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_owned));
+        }
+        anyhow::ensure!(keys.iter().all(|k| !k.trim().is_empty()), "--api-key must not be empty");
+        Ok(keys)
     }
 
     /// `--max-waiting-requests`, or its default of 4 × `--max-num-seqs`.
@@ -306,7 +324,7 @@ mod tests {
         assert_eq!(a.kv_cache_memory, ByteSize(512 << 20));
         assert_eq!(a.kv_cache_dtype, KvCacheDtype::Bf16);
         assert_eq!(a.reasoning_field, ReasoningField::Both);
-        assert_eq!((a.api_key.as_deref(), a.max_body_bytes), (Some("k"), ByteSize(1 << 20)));
+        assert_eq!((a.api_key.as_slice(), a.max_body_bytes), (&["k".to_owned()][..], ByteSize(1 << 20)));
         assert!(a.no_prefix_caching);
     }
 

@@ -136,7 +136,7 @@ pub fn load(args: &ServeArgs) -> anyhow::Result<LoadedServer> {
         defaults: SamplingDefaults { logprobs_mode: args.logprobs_mode.into(), ..crate::gen_config::sampling_defaults(source.folder()) },
         reasoning_field: args.reasoning_field,
         default_seed: args.seed,
-        api_key: args.api_key.clone(),
+        api_keys: args.api_keys()?,
         admin_api_key: args.admin_api_key.clone(),
         checkpoint,
         weight_update_lock: tokio::sync::Mutex::new(()),

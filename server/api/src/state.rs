@@ -31,7 +31,7 @@ pub struct AppState {
     /// `--seed`: used for requests without `seed` (else a random one per request).
     pub default_seed: Option<u64>,
     /// `--api-key`: when set, `/v1` routes need `Authorization: Bearer <key>`.
-    pub api_key: Option<String>,
+    pub api_keys: Vec<String>,
     /// `--admin-api-key`: when set, the admin routes exist and need this bearer key.
     pub admin_api_key: Option<String>,
     /// What `/update_weights_from_disk` needs to load and check a new checkpoint.

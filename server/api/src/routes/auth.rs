@@ -1,5 +1,7 @@
-//! `--api-key`: `/v1` routes need `Authorization: Bearer <key>` (401 otherwise);
-//! `--admin-api-key`: the admin routes need that key instead.
+//! `--api-key` (several allowed, and `--api-key-file`): the user routes need
+//! `Authorization: Bearer <one of them>` (401 otherwise); `--admin-api-key`: the admin
+//! routes need that key instead, and it opens nothing else. Keys are compared in
+//! constant time and never logged.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -12,8 +14,10 @@ use crate::state::SharedState;
 
 /// Middleware: passes the request on when no key is configured or the bearer token matches.
 pub async fn require_api_key(State(state): State<SharedState>, req: Request<Body>, next: Next) -> Response {
-    let Some(key) = state.api_key.as_deref() else { return next.run(req).await };
-    check_bearer(key, req, next).await
+    if state.api_keys.is_empty() {
+        return next.run(req).await;
+    }
+    check_bearer(&state.api_keys, req, next).await
 }
 
 /// Middleware of the user routes while a shutdown drains: a 503, before any work.
@@ -27,28 +31,33 @@ pub async fn refuse_while_draining(State(state): State<SharedState>, req: Reques
 /// Middleware of the admin routes (which exist only with `--admin-api-key`).
 pub async fn require_admin_key(State(state): State<SharedState>, req: Request<Body>, next: Next) -> Response {
     match state.admin_api_key.as_deref() {
-        Some(key) => check_bearer(key, req, next).await,
+        Some(key) => check_bearer(std::slice::from_ref(&key.to_owned()), req, next).await,
         None => ApiError::route_not_found(req.uri().path()).into_response(),
     }
 }
 
-async fn check_bearer(key: &str, req: Request<Body>, next: Next) -> Response {
+async fn check_bearer(keys: &[String], req: Request<Body>, next: Next) -> Response {
     let sent = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    if sent.is_some_and(|s| constant_time_eq(s.as_bytes(), key.as_bytes())) {
+    // Every key is compared (no early exit on the first match).
+    let matches = sent.is_some_and(|s| keys.iter().fold(false, |any, k| constant_time_eq(s.as_bytes(), k.as_bytes()) | any));
+    if matches {
         next.run(req).await
     } else {
         ApiError::unauthorized().into_response()
     }
 }
 
-/// Compares without an early exit on the first differing byte.
+/// Compares without an early exit: every byte up to the longer length is visited, so
+/// the time says nothing of where they differ or of the key's length.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    let n = a.len().max(b.len());
+    let diff = (0..n).fold(0u8, |acc, i| acc | (a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0)));
+    diff == 0 && a.len() == b.len()
 }
 
 #[cfg(test)]
@@ -60,5 +69,7 @@ mod tests {
         assert!(constant_time_eq(b"secret", b"secret"));
         assert!(!constant_time_eq(b"secret", b"secreT"));
         assert!(!constant_time_eq(b"secret", b"secret2"));
+        assert!(!constant_time_eq(b"secret\0", b"secret"), "a zero byte past the end is still a difference");
+        assert!(!constant_time_eq(b"", b"x"));
     }
 }
