@@ -45,10 +45,15 @@ fn run(args: ponder::cli::ServeArgs) -> anyhow::Result<()> {
 async fn first_signal() {
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT"),
-            _ = term.recv() => tracing::info!("SIGTERM"),
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT"),
+                _ = term.recv() => tracing::info!("SIGTERM"),
+            },
+            Err(e) => {
+                tracing::warn!("cannot handle SIGTERM ({e}); only SIGINT drains");
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
     }
     #[cfg(not(unix))]

@@ -7,7 +7,7 @@ use ponder_engine::{FinishReason as EngineFinish, PromptLogprob, SeqUpdate};
 use ponder_models::tokenizer::TextTokenizer;
 
 use crate::protocol::{ChunkDelta, FinishReason, LegacyLogprobs, StopReason, TokenLogprob, TopLogprob, WeightSpan};
-use crate::text::{Deltas, TextPipeline, TextPipelineConfig};
+use crate::text::{Deltas, TextPipeline, TextPipelineConfig, Vocabulary};
 
 /// How a choice's text is produced.
 #[derive(Debug, Clone)]
@@ -210,8 +210,7 @@ impl Choice {
     /// The echoed prompt's legacy entries: its first token unscored, then each scored one.
     fn push_echoed_prompt(&mut self, legacy: &mut LegacyLogprobs, scores: &[TokenLogprob]) {
         let Some(&first) = self.config.prompt_ids.as_deref().and_then(<[u32]>::first) else { return };
-        let text = self.token_text(first);
-        self.push_legacy(legacy, text, None);
+        self.push_legacy(legacy, self.tokenizer.token_text(first), None);
         for s in scores {
             self.push_legacy(legacy, s.token.clone(), Some(s));
         }
@@ -223,20 +222,12 @@ impl Choice {
         legacy.push(offset, token, scored);
     }
 
-    /// A token's text as logprobs show it (invalid UTF-8 bytes as U+FFFD).
-    fn token_text(&self, id: u32) -> String {
-        String::from_utf8_lossy(self.tokenizer.token_bytes(id)).into_owned()
-    }
-
     fn prompt_logprob(&self, p: &PromptLogprob) -> TokenLogprob {
         TokenLogprob { rank: Some(p.rank), ..self.token_logprob(p.token_id, p.logprob, &p.top_logprobs) }
     }
 
     fn token_logprob(&self, token_id: u32, logprob: f32, top: &[(u32, f32)]) -> TokenLogprob {
-        let entry = |id: u32| {
-            let bytes = self.tokenizer.token_bytes(id).to_vec();
-            (String::from_utf8_lossy(&bytes).into_owned(), bytes)
-        };
+        let entry = |id: u32| (self.tokenizer.token_text(id), self.tokenizer.token_bytes(id).to_vec());
         let (text, bytes) = entry(token_id);
         let top_logprobs = top
             .iter()

@@ -15,7 +15,7 @@ use futures::stream;
 use serde_json::{json, Value};
 
 use super::body::JsonBody;
-use super::collect::collect;
+use super::collect::{collect, Acc};
 use super::completions::{raw_prompts, tokenize};
 use super::submit::{submit, Prompt};
 use crate::error::ApiError;
@@ -43,7 +43,7 @@ async fn handle(state: SharedState, body: Value) -> Result<Response, ApiError> {
     })?;
     state.check_structured_output(req.params.structured_output.as_ref())?;
     let input_param = if matches!(req.prompts[0], crate::protocol::PromptInput::Text(_)) { "text" } else { "input_ids" };
-    let tokenized = tokenize(&state, req.prompts.clone(), false).await.map_err(|e| rename(e, input_param))?;
+    let tokenized = tokenize(&state, req.prompts, false).await.map_err(|e| rename(e, input_param))?;
     let prompts = raw_prompts(&state, tokenized, &req.params, input_param, "sampling_params.max_new_tokens")?;
     let choice = ChoiceConfig {
         pipeline: TextPipelineConfig {
@@ -153,8 +153,7 @@ fn finish_json(c: &ChoiceOutput, ids: &[u32]) -> Value {
 /// Streams SGLang's cumulative chunks: after every engine event, one chunk per choice
 /// that changed, holding its text and ids so far.
 fn stream_response(generation: Generation, prompts: Vec<Prompt>, shape: Shape) -> Response {
-    let num = generation.choices().len();
-    let acc: Vec<ChoiceOutput> = (0..num).map(empty_output).collect();
+    let acc = (0..generation.choices().len()).map(|_| Acc::default()).collect();
     let state = StreamState { generation, prompts, shape, acc, queue: Vec::new(), done: false };
     let events = stream::unfold(state, |mut s| async move {
         loop {
@@ -174,7 +173,7 @@ struct StreamState {
     generation: Generation,
     prompts: Vec<Prompt>,
     shape: Shape,
-    acc: Vec<ChoiceOutput>,
+    acc: Vec<Acc>,
     /// Events to send, last first.
     queue: Vec<Event>,
     done: bool,
@@ -187,27 +186,15 @@ impl StreamState {
             Some(Ok(deltas)) => {
                 let meta = self.generation.meta().clone();
                 for d in deltas {
-                    let Some(a) = self.acc.get_mut(d.index) else { continue };
+                    let i = d.index;
+                    let (Some(a), Some(choice)) = (self.acc.get_mut(i), self.generation.choices().get(i)) else { continue };
                     if d.content.is_none() && d.finish.is_none() {
                         continue;
                     }
-                    a.content.push_str(d.content.as_deref().unwrap_or_default());
-                    a.token_ids.get_or_insert_with(Vec::new).extend(d.token_ids.unwrap_or_default());
-                    if let Some(l) = d.logprobs {
-                        a.logprobs.get_or_insert_with(Vec::new).extend(l);
-                    }
-                    if d.prompt_logprobs.is_some() {
-                        a.prompt_logprobs = d.prompt_logprobs;
-                    }
-                    if let Some(f) = d.finish {
-                        a.finish = f;
-                        a.stop_reason = d.stop_reason;
-                        a.weight_versions = d.weight_versions;
-                        a.reasoning_tokens = self.generation.choices()[d.index].reasoning_tokens();
-                    }
-                    let prompt = &self.prompts[d.index / self.shape.n];
-                    let finished = d.finish.is_some();
-                    events.push(Event::default().data(output(&meta, a, finished, prompt, &self.shape).to_string()));
+                    a.add(d);
+                    let so_far = a.output(choice, true);
+                    let prompt = &self.prompts[i / self.shape.n];
+                    events.push(Event::default().data(output(&meta, &so_far, choice.finish.is_some(), prompt, &self.shape).to_string()));
                 }
             }
             Some(Err(e)) => {
@@ -222,22 +209,5 @@ impl StreamState {
         }
         events.reverse();
         self.queue = events;
-    }
-}
-
-/// A choice with nothing yet (its `finish` is a placeholder until the last chunk).
-fn empty_output(index: usize) -> ChoiceOutput {
-    ChoiceOutput {
-        index,
-        reasoning: None,
-        content: String::new(),
-        finish: FinishReason::Stop,
-        token_ids: Some(Vec::new()),
-        logprobs: None,
-        weight_versions: None,
-        stop_reason: None,
-        prompt_logprobs: None,
-        legacy_logprobs: None,
-        reasoning_tokens: 0,
     }
 }

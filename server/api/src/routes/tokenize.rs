@@ -13,6 +13,7 @@ use crate::error::ApiError;
 use crate::protocol::chat::parse_messages;
 use crate::protocol::fields::Fields;
 use crate::state::SharedState;
+use crate::text::Vocabulary;
 
 /// `{"prompt": text, "add_special_tokens"?: true}` or `{"messages": [...],
 /// "add_generation_prompt"?: true, "chat_template_kwargs"?: {}}` (the template writes
@@ -48,8 +49,7 @@ async fn handle_tokenize(state: &SharedState, body: &Value) -> Result<Value, Api
     let ids = tokio::task::spawn_blocking(move || input.encode(&tokenizer))
         .await
         .map_err(|e| ApiError::internal(format!("tokenization task failed: {e}")))??;
-    let token_strs = return_token_strs
-        .then(|| ids.iter().map(|&id| String::from_utf8_lossy(state.tokenizer.token_bytes(id)).into_owned()).collect::<Vec<_>>());
+    let token_strs = return_token_strs.then(|| ids.iter().map(|&id| state.tokenizer.token_text(id)).collect::<Vec<_>>());
     Ok(json!({"count": ids.len(), "max_model_len": state.max_model_len, "tokens": ids, "token_strs": token_strs}))
 }
 

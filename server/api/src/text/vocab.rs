@@ -19,6 +19,12 @@ pub trait Vocabulary {
     /// detokenizer leaves out when `skip_special_tokens` is set. `<think>` and
     /// `</think>` are *not* special in the R1-distill and Qwen3 tokenizers.
     fn is_special(&self, id: u32) -> bool;
+
+    /// Token `id` as text for logprobs and `token_strs` (bytes that are not valid
+    /// UTF-8 on their own, a piece of a multi-byte character, become U+FFFD).
+    fn token_text(&self, id: u32) -> String {
+        String::from_utf8_lossy(self.token_bytes(id)).into_owned()
+    }
 }
 
 impl<T: Vocabulary + ?Sized> Vocabulary for &T {
