@@ -80,7 +80,7 @@ fn run(
     batch_invariant: bool,
 ) -> candle_core::Result<Tensor> {
     if crate::tensor_ops::needs_tensor_ops(q) {
-        AttnDims::check(&q.to_dtype(DType::F32)?, k_cache, v_cache, meta)?;
+        AttnDims::check(q, k_cache, v_cache, meta)?; // shapes only: no dtype copy of q
         return crate::paged_attention_tensor_ops(q, k_cache, v_cache, meta, softmax_scale);
     }
     let q = q.to_dtype(DType::F32)?.contiguous()?;
