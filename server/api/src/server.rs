@@ -31,7 +31,7 @@ pub async fn serve(server: LoadedServer, listener: TcpListener, shutdown: impl F
     let drained = async move {
         tokio::select! {
             () = shutdown => {}
-            () = engine_death(&state) => {
+            () = state.engine.stopped() => {
                 died.store(true, Ordering::Relaxed);
                 tracing::error!("the engine thread stopped: shutting down");
             }
@@ -41,13 +41,6 @@ pub async fn serve(server: LoadedServer, listener: TcpListener, shutdown: impl F
     axum::serve(listener, app).with_graceful_shutdown(drained).await?;
     anyhow::ensure!(!engine_died.load(Ordering::Relaxed), "the engine thread stopped");
     Ok(())
-}
-
-/// Resolves once the engine thread is gone.
-async fn engine_death(state: &SharedState) {
-    while state.engine.status().alive {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// Refuses new requests, waits for the engine to run dry (`shutdown_timeout` at most),

@@ -404,6 +404,8 @@ fn a_dead_engine_thread_reads_as_not_alive_and_its_requests_hear_it() {
     assert!(handle.status().alive);
     let (_guard, mut events) = submit(&handle, 1, 4, "doomed");
     wait_for(&handle, "the engine thread died", |s| !s.alive);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    rt.block_on(async { tokio::time::timeout(Duration::from_secs(2), handle.stopped()).await }).expect("stopped() resolves");
     // The request's channel closes: its handler answers 503 instead of hanging.
     let mut closed = false;
     for _ in 0..100 {

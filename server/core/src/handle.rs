@@ -53,6 +53,17 @@ impl EngineHandle {
         status
     }
 
+    /// Resolves once the engine thread is gone (it published `alive: false`, or died
+    /// and dropped the status sender).
+    pub async fn stopped(&self) {
+        let mut status = self.status.clone();
+        while status.borrow_and_update().alive {
+            if status.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
     /// Submits `request` under the client-facing `external_id` (what `/abort_requests`
     /// names). The returned guard aborts it when dropped before
     /// [`RequestGuard::finished`]; the receiver yields its events, `Started` first
