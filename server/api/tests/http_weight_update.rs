@@ -7,6 +7,7 @@ mod http_support;
 
 use std::path::{Path, PathBuf};
 
+use futures::StreamExt;
 use http_support::{gauge, read_stream};
 use serde_json::{json, Value};
 
@@ -138,6 +139,14 @@ async fn pause_keep_freezes_a_stream_that_resumes_on_the_new_weights_with_its_sp
     body["stream"] = json!(true);
     let response = client.post(format!("{base}/v1/completions")).json(&body).send().await.unwrap();
     assert_eq!(response.status(), 200);
+    // Pause once the stream has its first tokens, so the swap lands mid-stream even on
+    // a loaded machine (pausing right after the headers could come before token one).
+    for _ in 0..1000 {
+        if gauge(&client, &base, "ponder:generation_tokens_total").await >= 1.0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
     let (status, _) = admin(&client, &base, "/pause?mode=keep&clear_cache=false", json!({})).await;
     assert_eq!(status, 200);
     let paused: Value = client.get(format!("{base}/is_paused")).bearer_auth(ADMIN).send().await.unwrap().json().await.unwrap();
@@ -201,27 +210,29 @@ async fn pause_abort_ends_streams_with_abort_and_pause_wait_lets_them_finish() {
     let held = held.await.unwrap();
     assert_eq!(held["choices"][0]["token_ids"].as_array().unwrap().len(), 8);
 
-    // mode=wait answers only after the request in flight ended, by length.
-    let running = tokio::spawn({
-        let (client, base) = (client.clone(), base.clone());
-        async move { client.post(format!("{base}/v1/completions")).json(&greedy(450)).send().await.unwrap().json::<Value>().await.unwrap() }
-    });
-    // Pause only once the engine runs it (a fixed sleep raced the request's arrival on
-    // a loaded CI machine: the pause then found nothing in flight and held the request).
-    for _ in 0..500 {
-        if gauge(&client, &base, "ponder:num_requests_running").await == 1.0 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    // mode=wait answers only after the request in flight ended, by length. The pause is
+    // sent once the stream's first chunk arrived, so the request is surely in the engine
+    // (gauges raced: a stale count from the request before could let the pause find
+    // nothing in flight and hold this one forever).
+    let mut body = greedy(450);
+    body["stream"] = json!(true);
+    let mut stream = client.post(format!("{base}/v1/completions")).json(&body).send().await.unwrap().bytes_stream();
+    let mut text = String::new();
+    while !text.contains("data: {") {
+        text.push_str(std::str::from_utf8(&stream.next().await.expect("a first chunk").unwrap()).unwrap());
     }
-    assert_eq!(gauge(&client, &base, "ponder:num_requests_running").await, 1.0, "the request never ran");
     let (status, _) = admin(&client, &base, "/pause?mode=wait", json!({})).await;
     assert_eq!(status, 200);
-    // The engine's own count, published before the pause is answered (the HTTP reply to
-    // the request itself may still be on its way).
+    // The engine's own count, published before the pause is answered.
     assert_eq!(gauge(&client, &base, "ponder:num_requests_running").await, 0.0, "pause?mode=wait returned before the request ended");
-    let done = running.await.unwrap();
-    assert_eq!(done["choices"][0]["finish_reason"], "length");
+    let rest = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while let Some(bytes) = stream.next().await {
+            text.push_str(std::str::from_utf8(&bytes.unwrap()).unwrap());
+        }
+    });
+    rest.await.expect("the drained stream never ended");
+    assert!(text.contains("\"finish_reason\":\"length\""), "drained, not aborted: {text}");
+    assert!(text.trim_end().ends_with("data: [DONE]"));
     assert_eq!(admin(&client, &base, "/resume", json!({})).await.0, 200);
     let (status, body) = admin(&client, &base, "/pause?mode=sideways", json!({})).await;
     assert_eq!((status, &body["error"]["param"]), (400, &json!("mode")));
