@@ -66,7 +66,8 @@ impl GenerateRequest {
         };
         let mut translated = translate(&sampling)?;
         translated.entry("max_tokens").or_insert(Value::from(DEFAULT_MAX_NEW_TOKENS));
-        translated.insert("stream".into(), f.get("stream").cloned().unwrap_or(Value::Bool(false)));
+        // Checked here, under its own (top-level) name.
+        translated.insert("stream".into(), Value::Bool(f.bool("stream")?.unwrap_or(false)));
         let translated = Value::Object(translated);
         let mut params = GenerationParams::parse(&Fields::new(&translated)?).map_err(rename_param)?;
         let return_logprob = f.bool("return_logprob")?.unwrap_or(false);
@@ -193,6 +194,7 @@ mod tests {
             (json!({"input_ids": [[1], []]}), "input_ids"),
             (json!({"sampling_params": {}}), "text"),
             (json!({"text": "hi", "top_logprobs_num": 99}), "top_logprobs_num"),
+            (json!({"text": "hi", "stream": "x"}), "stream"),
         ] {
             let err = GenerateRequest::parse(&body).unwrap_err();
             assert_eq!(err.param.as_deref(), Some(param), "{body}: {}", err.message);
