@@ -105,10 +105,32 @@ pub struct ServeArgs {
     /// without it they are 404. Separate from `--api-key`.
     #[arg(long, env = "PONDER_ADMIN_API_KEY", hide_env_values = true)]
     pub admin_api_key: Option<String>,
+    /// Require `Authorization: Bearer <key>` on `/metrics`, `/health`, `/ready` and
+    /// `/version` (open by default, as probes and Prometheus expect). Separate from the
+    /// other keys.
+    #[arg(long, env = "PONDER_METRICS_API_KEY", hide_env_values = true)]
+    pub metrics_api_key: Option<String>,
     /// Most requests waiting for their first step (queued, or held while paused); past
     /// it a request gets a 429 with `Retry-After`. Default: 4 × `--max-num-seqs`.
     #[arg(long)]
     pub max_waiting_requests: Option<usize>,
+    /// Seconds a request may wait for its first engine step (queued behind others, or
+    /// held while generation is paused); past it the request ends with a 503 and
+    /// `Retry-After` (streams: a final error event). Default: no limit.
+    #[arg(long)]
+    pub max_queue_time: Option<f64>,
+    /// Generated tokens a streaming client may leave unread (its socket full) before
+    /// its stall clock starts; see `--stream-stall-timeout`.
+    #[arg(long, default_value_t = 1024)]
+    pub stream_buffer_tokens: usize,
+    /// Seconds a streaming client may stay `--stream-buffer-tokens` behind; then its
+    /// request is aborted in the engine (its blocks freed, no more steps spent on it).
+    #[arg(long, default_value_t = 30.0)]
+    pub stream_stall_timeout: f64,
+    /// Seconds a client has to send a request's headers once it connected (or between
+    /// two requests of a kept-alive connection); then the connection is closed.
+    #[arg(long, default_value_t = 30.0)]
+    pub header_read_timeout: f64,
     /// Version name of the weights loaded at start-up (default: the model's folder or
     /// file name); `/update_weights_from_disk` sets a new one.
     #[arg(long)]
@@ -164,13 +186,21 @@ impl ServeArgs {
             "--request-timeout must be a number of seconds > 0"
         );
         anyhow::ensure!(
-            self.shutdown_timeout.is_finite() && self.shutdown_timeout >= 0.0,
-            "--shutdown-timeout must be a number of seconds >= 0"
+            self.max_queue_time.is_none_or(|t| t.is_finite() && t > 0.0),
+            "--max-queue-time must be a number of seconds > 0"
         );
-        anyhow::ensure!(
-            self.admin_api_key.as_deref().is_none_or(|k| !k.trim().is_empty()),
-            "--admin-api-key must not be empty"
-        );
+        for (flag, seconds) in [
+            ("--shutdown-timeout", self.shutdown_timeout),
+            ("--stream-stall-timeout", self.stream_stall_timeout),
+            ("--header-read-timeout", self.header_read_timeout),
+        ] {
+            anyhow::ensure!(seconds.is_finite() && seconds >= 0.0, "{flag} must be a number of seconds >= 0");
+        }
+        anyhow::ensure!(self.header_read_timeout > 0.0, "--header-read-timeout must be > 0");
+        anyhow::ensure!(self.stream_buffer_tokens > 0, "--stream-buffer-tokens must be at least 1");
+        for (flag, key) in [("--admin-api-key", &self.admin_api_key), ("--metrics-api-key", &self.metrics_api_key)] {
+            anyhow::ensure!(key.as_deref().is_none_or(|k| !k.trim().is_empty()), "{flag} must not be empty");
+        }
         Ok(())
     }
 
@@ -185,6 +215,16 @@ impl ServeArgs {
         }
         anyhow::ensure!(keys.iter().all(|k| !k.trim().is_empty()), "--api-key must not be empty");
         Ok(keys)
+    }
+
+    /// The engine core's admission and deadline settings.
+    pub fn engine_config(&self, weight_version: String) -> ponder_core::EngineConfig {
+        ponder_core::EngineConfig {
+            max_queue_time: self.max_queue_time.map(std::time::Duration::from_secs_f64),
+            stream_buffer_events: self.stream_buffer_tokens,
+            stream_stall_timeout: std::time::Duration::from_secs_f64(self.stream_stall_timeout),
+            ..ponder_core::EngineConfig::new(weight_version, self.max_waiting_requests())
+        }
     }
 
     /// `--max-waiting-requests`, or its default of 4 × `--max-num-seqs`.

@@ -122,6 +122,23 @@ impl ApiError {
         }
     }
 
+    /// 503 when a request waited `--max-queue-time` without being scheduled; retry later.
+    pub fn queue_timeout(message: impl Into<String>) -> Self {
+        Self { code: Some("queue_timeout"), ..Self::unavailable(message) }
+    }
+
+    /// 408 when a streaming client left `--stream-buffer-tokens` unread for
+    /// `--stream-stall-timeout` (the request was aborted in the engine).
+    pub fn stream_stalled(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::REQUEST_TIMEOUT,
+            message: message.into(),
+            kind: "timeout_error",
+            param: None,
+            code: Some("stream_stalled"),
+        }
+    }
+
     /// 408 when a request ran past its deadline (`--request-timeout` or the client's
     /// `X-Stainless-Timeout`); it was aborted in the engine.
     pub fn timeout(after: std::time::Duration) -> Self {
@@ -145,6 +162,11 @@ impl ApiError {
         }
     }
 
+    /// The label this error is counted under in `ponder:request_rejected_total`.
+    pub fn reason(&self) -> &'static str {
+        self.code.unwrap_or(self.kind)
+    }
+
     /// The error object as JSON (also used inside SSE streams).
     pub fn to_json(&self) -> serde_json::Value {
         json!({
@@ -166,9 +188,14 @@ impl std::fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+/// Set on every error response, for the middleware that counts errors by reason.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorReason(pub &'static str);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.status, axum::Json(self.to_json())).into_response();
+        response.extensions_mut().insert(ErrorReason(self.reason()));
         if matches!(self.status, StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS) {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }

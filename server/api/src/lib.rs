@@ -8,7 +8,8 @@
 //! - [`protocol`]: OpenAI request validation (400 naming the field) and response bodies.
 //! - [`text`]: detokenizer, stop strings, reasoning split (per choice).
 //! - [`generation`]: a request in flight: engine events → per-choice deltas.
-//! - [`routes`]: axum handlers, SSE, auth, JSON errors; [`server`]: `serve`.
+//! - [`routes`]: axum handlers, SSE, auth, JSON errors; [`server`]: `serve` and the
+//!   drain; [`listen`]: the accept loop (header-read timeout, graceful close).
 //! - [`metrics`]: Prometheus.
 
 pub mod cli;
@@ -18,6 +19,7 @@ pub mod error;
 pub mod gen_config;
 pub mod generation;
 pub mod hub;
+pub mod listen;
 pub mod loader;
 pub mod metrics;
 pub mod model_source;

@@ -16,7 +16,7 @@ use crate::metrics::Metrics;
 use crate::protocol::SamplingDefaults;
 use crate::model_source::{self, ModelSource};
 use crate::state::{AppState, CheckpointTarget};
-use ponder_core::{spawn_engine, EngineConfig, EngineCore};
+use ponder_core::{spawn_engine, EngineCore};
 use crate::thinking::BudgetSettings;
 
 /// A loaded model with its engine thread running, ready to serve.
@@ -120,7 +120,7 @@ pub fn load(args: &ServeArgs) -> anyhow::Result<LoadedServer> {
     }
     let metrics = Metrics::new().context("cannot register metrics")?;
     let weight_version = args.weight_version.clone().unwrap_or_else(|| stem.clone());
-    let core_cfg = EngineConfig { weight_version, max_waiting_requests: args.max_waiting_requests() };
+    let core_cfg = args.engine_config(weight_version);
     let (engine, engine_thread) = spawn_engine(EngineCore::new(scheduler, Box::new(runner), core_cfg))?;
     tracing::info!(num_blocks, max_model_len, ?dtype, "engine started");
     let thinking = BudgetSettings::new(&tokenizer, args.reasoning_effort_budgets, args.reasoning_budget_message.as_deref())
@@ -138,6 +138,8 @@ pub fn load(args: &ServeArgs) -> anyhow::Result<LoadedServer> {
         default_seed: args.seed,
         api_keys: args.api_keys()?,
         admin_api_key: args.admin_api_key.clone(),
+        metrics_api_key: args.metrics_api_key.clone(),
+        header_read_timeout: std::time::Duration::from_secs_f64(args.header_read_timeout),
         checkpoint,
         weight_update_lock: tokio::sync::Mutex::new(()),
         max_body_bytes: usize::try_from(args.max_body_bytes.0).unwrap_or(usize::MAX),

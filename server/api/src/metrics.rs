@@ -8,7 +8,7 @@
 use std::sync::{Arc, Mutex};
 
 use ponder_core::EngineStatus;
-use prometheus::{Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntGauge, Registry, TextEncoder};
+use prometheus::{Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 
 /// All server metrics, registered in their own registry.
 #[derive(Clone)]
@@ -42,8 +42,11 @@ pub struct Metrics {
     pub weight_update_seconds: Histogram,
     /// 1 while generation is paused.
     pub is_paused: IntGauge,
-    /// Requests refused with a 429 because the waiting queue was full.
-    pub rejected_queue_full_total: IntCounter,
+    /// Requests answered with an error, by its OpenAI `code` (`queue_full`,
+    /// `queue_timeout`, `service_unavailable`, `request_timeout`, `stream_stalled`,
+    /// `invalid_value`, `invalid_api_key`, `request_too_large`, ...): refusals before any
+    /// work, and streams that ended with an error event.
+    pub request_rejected_total: IntCounterVec,
     /// Serializes `observe_engine`, so two scrapes never add the same counter delta twice.
     observe: Arc<Mutex<()>>,
 }
@@ -79,9 +82,9 @@ impl Metrics {
                     .buckets(LATENCY_BUCKETS.to_vec()),
             )?,
             is_paused: IntGauge::new("ponder:is_paused", "1 while generation is paused.")?,
-            rejected_queue_full_total: IntCounter::new(
-                "ponder:request_rejected_queue_full_total",
-                "Requests refused because the waiting queue was full.",
+            request_rejected_total: IntCounterVec::new(
+                Opts::new("ponder:request_rejected_total", "Requests answered with an error, by reason (the error's code)."),
+                &["reason"],
             )?,
             observe: Arc::new(Mutex::new(())),
             registry,
@@ -100,7 +103,7 @@ impl Metrics {
         m.registry.register(Box::new(m.weight_updates_total.clone()))?;
         m.registry.register(Box::new(m.weight_update_seconds.clone()))?;
         m.registry.register(Box::new(m.is_paused.clone()))?;
-        m.registry.register(Box::new(m.rejected_queue_full_total.clone()))?;
+        m.registry.register(Box::new(m.request_rejected_total.clone()))?;
         Ok(m)
     }
 
@@ -115,11 +118,15 @@ impl Metrics {
         catch_up(&self.prefix_cache_hits_total, status.scheduler.prefix_cache_hits);
         catch_up(&self.num_preemptions_total, status.scheduler.preemptions);
         catch_up(&self.weight_updates_total, status.weight_updates);
-        catch_up(&self.rejected_queue_full_total, status.rejected_queue_full);
         self.num_requests_running.set(status.num_running as i64);
         self.num_requests_waiting.set((status.num_waiting + status.num_held) as i64);
         self.kv_cache_usage_perc.set(status.kv_cache_usage);
         self.is_paused.set(i64::from(status.paused.is_some()));
+    }
+
+    /// Counts one error answered to a client under `reason`.
+    pub fn count_rejection(&self, reason: &str) {
+        self.request_rejected_total.with_label_values(&[reason]).inc();
     }
 
     /// The Prometheus text exposition format of every metric.

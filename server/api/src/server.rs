@@ -38,7 +38,7 @@ pub async fn serve(server: LoadedServer, listener: TcpListener, shutdown: impl F
         }
         drain(&state).await;
     };
-    axum::serve(listener, app).with_graceful_shutdown(drained).await?;
+    crate::listen::serve_http1(listener, app, server.state.header_read_timeout, drained).await;
     anyhow::ensure!(!engine_died.load(Ordering::Relaxed), "the engine thread stopped");
     Ok(())
 }

@@ -34,6 +34,11 @@ pub struct AppState {
     pub api_keys: Vec<String>,
     /// `--admin-api-key`: when set, the admin routes exist and need this bearer key.
     pub admin_api_key: Option<String>,
+    /// `--metrics-api-key`: when set, `/metrics`, `/health`, `/ready` and `/version`
+    /// need this bearer key.
+    pub metrics_api_key: Option<String>,
+    /// `--header-read-timeout`: how long a connection may take to send a request's headers.
+    pub header_read_timeout: std::time::Duration,
     /// What `/update_weights_from_disk` needs to load and check a new checkpoint.
     pub checkpoint: CheckpointTarget,
     /// Held while a checkpoint loads and swaps: one weight update at a time.

@@ -4,10 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ponder_engine::{Request, RequestId};
-use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::oneshot;
 
-use crate::event::EngineEvent;
+use crate::stream::EventSender;
 use crate::executor::NewWeights;
 
 /// vLLM's `POST /pause?mode=`: what happens to the requests in flight.
@@ -49,7 +48,7 @@ pub struct WeightUpdate {
 pub enum Command {
     /// Admit `request` (`external_id` is the id the client sees, for `/abort_requests`);
     /// its events go to `events`.
-    Add { request: Request, external_id: Arc<str>, events: UnboundedSender<EngineEvent> },
+    Add { request: Request, external_id: Arc<str>, events: EventSender },
     /// Abort every sequence of a request and free its blocks (the client went away).
     Abort(RequestId),
     /// Abort the requests with these external ids (`None`: all); replies how many.

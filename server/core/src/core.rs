@@ -8,15 +8,16 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use ponder_engine::{Request, RequestId, ScheduledBatch, Scheduler, SeqFailure, SeqUpdate};
-use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::{oneshot, watch};
 
 use crate::command::PauseMode;
 use crate::event::{EngineEvent, Rejection};
 use crate::executor::Executor;
 use crate::status::EngineStatus;
+use crate::stream::EventSender;
 
 /// Settings of the engine core (the scheduler has its own).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,14 +27,47 @@ pub struct EngineConfig {
     /// Most requests waiting for their first step (scheduler queue plus those held
     /// while paused); a request past it is refused with `Rejection::QueueFull`.
     pub max_waiting_requests: usize,
+    /// Longest a request may wait for its first step (queued, or held while paused);
+    /// past it the request ends with `Expiry::QueueTime`. `None`: no limit.
+    pub max_queue_time: Option<Duration>,
+    /// Events a request's reader may leave untaken before its stall clock starts.
+    pub stream_buffer_events: usize,
+    /// Longest a request's reader may stay `stream_buffer_events` behind; past it the
+    /// request is aborted with `Expiry::SlowReader`.
+    pub stream_stall_timeout: Duration,
 }
 
-/// A live request: where its events go, its client-facing id, and how many of its
-/// sequences are unfinished.
+impl EngineConfig {
+    /// No queue deadline, a 1,024-event stream buffer and a 30 s stall timeout.
+    pub fn new(weight_version: impl Into<String>, max_waiting_requests: usize) -> Self {
+        Self {
+            weight_version: weight_version.into(),
+            max_waiting_requests,
+            max_queue_time: None,
+            stream_buffer_events: 1024,
+            stream_stall_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A live request: where its events go, its client-facing id, how many of its
+/// sequences are unfinished, and the clocks of its deadlines.
 pub(crate) struct Live {
-    pub(crate) events: UnboundedSender<EngineEvent>,
+    pub(crate) events: EventSender,
     pub(crate) external_id: Arc<str>,
     pub(crate) unfinished: usize,
+    /// When the engine accepted it (the queue clock).
+    pub(crate) arrived: Instant,
+    /// Whether a sequence of it has run (then the queue clock no longer applies).
+    pub(crate) scheduled: bool,
+    /// Since when its reader is `stream_buffer_events` behind.
+    pub(crate) stalled_since: Option<Instant>,
+}
+
+impl Live {
+    pub(crate) fn new(events: EventSender, external_id: Arc<str>, unfinished: usize) -> Self {
+        Self { events, external_id, unfinished, arrived: Instant::now(), scheduled: false, stalled_since: None }
+    }
 }
 
 /// A request accepted while paused, handed to the scheduler at `/resume`.
@@ -108,7 +142,7 @@ impl EngineCore {
     }
 
     /// Admits `request`, or holds it while paused or draining. Refusals go to `events`.
-    pub fn add(&mut self, request: Request, external_id: Arc<str>, events: UnboundedSender<EngineEvent>) {
+    pub fn add(&mut self, request: Request, external_id: Arc<str>, events: EventSender) {
         let waiting = self.scheduler.num_waiting_requests() + self.held.len();
         if waiting >= self.cfg.max_waiting_requests {
             self.status.rejected_queue_full += 1;
@@ -117,7 +151,7 @@ impl EngineCore {
             self.refresh_status();
             return;
         }
-        let live = Live { events, external_id, unfinished: request.seqs.len() };
+        let live = Live::new(events, external_id, request.seqs.len());
         if self.paused.is_some() || !self.draining.is_empty() {
             let _ = live.events.send(EngineEvent::Started { weight_version: self.status.weight_version.clone() });
             self.held.push(Held { request, live });
@@ -161,6 +195,7 @@ impl EngineCore {
         if self.paused.is_some() {
             return ScheduledBatch { seqs: Vec::new(), block_size: self.scheduler.config().block_size, finished_seq_ids: Vec::new() };
         }
+        self.expire(Instant::now());
         let batch = self.scheduler.schedule();
         if batch.is_empty() {
             if !batch.finished_seq_ids.is_empty() {

@@ -2,10 +2,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ponder_engine::{FinishReason, Request, RequestId, SamplingParams, Scheduler, SchedulerConfig, SeqId, SeqSpec};
-use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::testing::{FakeModel, FakeRunner};
-use crate::{spawn_engine, EngineConfig, EngineCore, EngineEvent, EngineHandle, EngineStatus, Executor, NewWeights, PauseMode, Rejection, RequestGuard};
+use crate::{spawn_engine, EventStream, Expiry, EngineConfig, EngineCore, EngineEvent, EngineHandle, EngineStatus, Executor, NewWeights, PauseMode, Rejection, RequestGuard};
 
 fn scheduler() -> Scheduler {
     Scheduler::new(SchedulerConfig {
@@ -23,7 +22,7 @@ fn scheduler() -> Scheduler {
 }
 
 fn config(max_waiting_requests: usize) -> EngineConfig {
-    EngineConfig { weight_version: "v0".into(), max_waiting_requests }
+    EngineConfig::new("v0", max_waiting_requests)
 }
 
 fn start(delay: Duration, fail: bool) -> EngineHandle {
@@ -32,7 +31,11 @@ fn start(delay: Duration, fail: bool) -> EngineHandle {
 
 /// The engine thread over a small scheduler and `executor`.
 fn start_with(executor: Box<dyn Executor>, max_waiting_requests: usize) -> EngineHandle {
-    let core = EngineCore::new(scheduler(), executor, config(max_waiting_requests));
+    start_cfg(executor, config(max_waiting_requests))
+}
+
+fn start_cfg(executor: Box<dyn Executor>, cfg: EngineConfig) -> EngineHandle {
+    let core = EngineCore::new(scheduler(), executor, cfg);
     spawn_engine(core).unwrap().0
 }
 
@@ -45,7 +48,7 @@ fn request(handle: &EngineHandle, n: usize, max_tokens: usize) -> Request {
     Request { id: handle.next_request_id(), seqs, priority: 0 }
 }
 
-fn submit(handle: &EngineHandle, n: usize, max_tokens: usize, id: &str) -> (RequestGuard, UnboundedReceiver<EngineEvent>) {
+fn submit(handle: &EngineHandle, n: usize, max_tokens: usize, id: &str) -> (RequestGuard, EventStream) {
     handle.submit(request(handle, n, max_tokens), id).unwrap()
 }
 
@@ -68,7 +71,7 @@ fn wait_until_idle(handle: &EngineHandle) -> EngineStatus {
 }
 
 /// Receives the next event, skipping `Started`.
-fn next_event(rx: &mut UnboundedReceiver<EngineEvent>) -> Option<EngineEvent> {
+fn next_event(rx: &mut EventStream) -> Option<EngineEvent> {
     loop {
         match rx.blocking_recv()? {
             EngineEvent::Started { .. } => continue,
@@ -79,7 +82,7 @@ fn next_event(rx: &mut UnboundedReceiver<EngineEvent>) -> Option<EngineEvent> {
 
 /// Every token id of `rx` until all `n` sequences finished, with each weight version seen
 /// as `(version, tokens received before it)`.
-fn drain(rx: &mut UnboundedReceiver<EngineEvent>, n: usize) -> (Vec<u32>, Vec<(String, usize)>) {
+fn drain(rx: &mut EventStream, n: usize) -> (Vec<u32>, Vec<(String, usize)>) {
     let (mut tokens, mut versions, mut finished) = (Vec::new(), Vec::new(), 0);
     while finished < n {
         match rx.blocking_recv().expect("engine hung up early") {
@@ -419,4 +422,71 @@ fn a_dead_engine_thread_reads_as_not_alive_and_its_requests_hear_it() {
     }
     assert!(closed, "the event channel of an in-flight request closes");
     assert!(handle.submit(request(&handle, 1, 4), "late").is_err(), "nothing is accepted after");
+}
+
+#[test]
+fn a_request_held_while_paused_expires_at_max_queue_time_and_running_ones_do_not() {
+    let limit = Duration::from_millis(60);
+    let cfg = EngineConfig { max_queue_time: Some(limit), ..config(8) };
+    let handle = start_cfg(Box::new(FakeRunner::new(Duration::from_millis(2), false)), cfg);
+    let (mut g_run, mut running) = submit(&handle, 1, 60, "runs");
+    assert!(matches!(next_event(&mut running), Some(EngineEvent::Token(_))));
+    block_on(handle.pause(PauseMode::Keep, false)).unwrap();
+    let t0 = Instant::now();
+    let (_g_held, mut held) = submit(&handle, 2, 5, "held");
+    assert!(matches!(held.blocking_recv(), Some(EngineEvent::Started { .. })));
+    assert_eq!(held.blocking_recv(), Some(EngineEvent::Expired(Expiry::QueueTime { limit, paused: true })));
+    let waited = t0.elapsed();
+    assert!(waited >= limit && waited < limit * 10, "expired after {waited:?}");
+    let status = handle.status();
+    assert_eq!((status.num_held, status.expired_queue_time), (0, 1));
+    std::thread::sleep(limit * 2);
+    block_on(handle.resume()).unwrap();
+    let (tokens, _) = drain(&mut running, 1);
+    assert!(!tokens.is_empty(), "the request that had started is past the queue deadline's reach");
+    g_run.finished();
+    wait_until_idle(&handle);
+}
+
+#[test]
+fn a_request_queued_behind_a_full_batch_expires_and_frees_its_place() {
+    let limit = Duration::from_millis(50);
+    let cfg = EngineConfig { max_queue_time: Some(limit), ..config(64) };
+    let handle = start_cfg(Box::new(FakeRunner::new(Duration::from_millis(1), false)), cfg);
+    // max_num_seqs is 8: eight long sequences fill the batch, the ninth waits.
+    let (mut g_long, mut long) = submit(&handle, 8, 120, "long");
+    assert!(matches!(next_event(&mut long), Some(EngineEvent::Token(_))));
+    let (_g, mut queued) = submit(&handle, 1, 5, "queued");
+    assert!(matches!(queued.blocking_recv(), Some(EngineEvent::Started { .. })));
+    assert_eq!(queued.blocking_recv(), Some(EngineEvent::Expired(Expiry::QueueTime { limit, paused: false })));
+    drain(&mut long, 8);
+    g_long.finished();
+    let status = wait_until_idle(&handle);
+    assert_eq!(status.expired_queue_time, 1);
+}
+
+#[test]
+fn a_reader_that_stops_taking_events_is_aborted_after_the_stall_timeout() {
+    let limit = Duration::from_millis(80);
+    let cfg = EngineConfig { stream_buffer_events: 10, stream_stall_timeout: limit, ..config(8) };
+    let handle = start_cfg(Box::new(FakeRunner::new(Duration::from_millis(1), false)), cfg);
+    let (_g_slow, mut slow) = submit(&handle, 2, 500, "slow");
+    let (mut g_fast, mut fast) = submit(&handle, 1, 120, "fast");
+    let (tokens, _) = drain(&mut fast, 1);
+    assert_eq!(tokens.len(), 120, "a reader that keeps up is never cut");
+    g_fast.finished();
+    let status = wait_until_idle(&handle);
+    assert_eq!(status.expired_slow_reader, 1);
+    // The slow reader finds its tokens, then why it was cut, then nothing.
+    let mut seen = 0;
+    let why = loop {
+        match slow.blocking_recv().expect("the expiry is the last event") {
+            EngineEvent::Token(_) => seen += 1,
+            EngineEvent::Started { .. } => {}
+            other => break other,
+        }
+    };
+    assert!(matches!(why, EngineEvent::Expired(Expiry::SlowReader { unread, .. }) if unread > 10), "{why:?}");
+    assert!(seen < 2 * 500, "the stalled request stopped before finishing ({seen} tokens)");
+    assert_eq!(slow.blocking_recv(), None);
 }

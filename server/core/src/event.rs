@@ -1,6 +1,7 @@
 //! What a request's task hears from the engine.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use ponder_engine::SeqUpdate;
 
@@ -22,6 +23,41 @@ pub enum EngineEvent {
     Aborted,
     /// A model step failed; the request was aborted.
     Failed(String),
+    /// The engine ended the request on its own (blocks freed), for `Expiry`'s reason.
+    Expired(Expiry),
+}
+
+/// Why the engine ended a request it had accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    /// It waited `limit` (`--max-queue-time`) without a step: queued behind others, or
+    /// held while generation was `paused`.
+    QueueTime { limit: Duration, paused: bool },
+    /// Its reader left `unread` events untaken for `limit` (`--stream-stall-timeout`):
+    /// a client that stopped reading its stream.
+    SlowReader { unread: usize, limit: Duration },
+}
+
+impl std::fmt::Display for Expiry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::QueueTime { limit, paused: false } => write!(
+                f,
+                "The server is overloaded: the request waited {:.1} s (the queue limit) without being scheduled. Retry later.",
+                limit.as_secs_f64()
+            ),
+            Self::QueueTime { limit, paused: true } => write!(
+                f,
+                "Generation is paused: the request waited {:.1} s (the queue limit) for it to resume. Retry later.",
+                limit.as_secs_f64()
+            ),
+            Self::SlowReader { unread, limit } => write!(
+                f,
+                "The client left {unread} events of its stream unread for {:.1} s: the request was aborted.",
+                limit.as_secs_f64()
+            ),
+        }
+    }
 }
 
 /// Why a request was not admitted.

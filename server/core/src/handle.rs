@@ -5,13 +5,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 
 use ponder_engine::{Request, RequestId, SeqId};
-use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use tokio::sync::{oneshot, watch};
 
 use crate::command::{Command, PauseMode, WeightUpdate};
-use crate::event::EngineEvent;
 use crate::executor::NewWeights;
 use crate::status::EngineStatus;
+use crate::stream::{event_channel, EventStream};
 
 /// The engine thread has stopped: nothing can be submitted or controlled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -74,8 +73,8 @@ impl EngineHandle {
         &self,
         request: Request,
         external_id: impl Into<Arc<str>>,
-    ) -> Result<(RequestGuard, UnboundedReceiver<EngineEvent>), EngineStopped> {
-        let (events, rx) = unbounded_channel();
+    ) -> Result<(RequestGuard, EventStream), EngineStopped> {
+        let (events, rx) = event_channel();
         let id = request.id;
         self.send(Command::Add { request, external_id: external_id.into(), events })?;
         Ok((RequestGuard { id, handle: self.clone(), finished: false }, rx))

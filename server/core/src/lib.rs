@@ -13,7 +13,9 @@
 //!   step); [`control`] holds its pause / resume / weight-update half.
 //! - [`thread`]: [`spawn_engine`], the loop that feeds commands to the core.
 //! - [`handle`]: [`EngineHandle`] and the [`RequestGuard`] that aborts a dropped request.
-//! - [`command`], [`event`], [`status`]: the plain data crossing the thread boundary.
+//! - [`command`], [`event`], [`status`]: the plain data crossing the thread boundary;
+//!   [`stream`]: a request's event channel, which counts what its reader left unread.
+//! - `expiry`: the queue and reader-stall deadlines of accepted requests.
 //! - [`executor`]: the [`Executor`] trait the `ModelRunner` implements.
 //! - [`checkpoint`]: loading and checking new weights off the engine thread.
 
@@ -23,8 +25,10 @@ pub mod control;
 pub mod core;
 pub mod event;
 pub mod executor;
+mod expiry;
 pub mod handle;
 pub mod status;
+pub mod stream;
 pub mod thread;
 
 #[cfg(test)]
@@ -35,8 +39,9 @@ mod core_tests;
 pub use checkpoint::{load_checkpoint, CheckpointError};
 pub use command::{Command, PauseMode, WeightUpdate};
 pub use core::{EngineConfig, EngineCore};
-pub use event::{EngineEvent, Rejection};
+pub use event::{EngineEvent, Expiry, Rejection};
 pub use executor::{Executor, NewWeights};
 pub use handle::{EngineHandle, RequestGuard};
 pub use status::EngineStatus;
+pub use stream::{event_channel, EventSender, EventStream};
 pub use thread::spawn_engine;

@@ -33,6 +33,10 @@ pub struct EngineStatus {
     pub weight_updates: u64,
     /// Requests refused because the waiting queue was full.
     pub rejected_queue_full: u64,
+    /// Requests ended after waiting `max_queue_time` for their first step.
+    pub expired_queue_time: u64,
+    /// Requests aborted because their reader stopped taking events.
+    pub expired_slow_reader: u64,
     /// Whether the engine thread is still running.
     pub alive: bool,
 }
@@ -52,6 +56,8 @@ impl EngineStatus {
             generation_tokens: 0,
             weight_updates: 0,
             rejected_queue_full: 0,
+            expired_queue_time: 0,
+            expired_slow_reader: 0,
             alive: true,
         }
     }

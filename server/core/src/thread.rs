@@ -36,13 +36,22 @@ fn run(mut core: EngineCore, rx: Receiver<Command>) {
     tracing::info!("engine thread stopped");
 }
 
-/// Blocks while there is nothing to step, then applies every queued command.
+/// Blocks while there is nothing to step (waking for queue deadlines while paused), then
+/// applies every queued command.
 /// `false`: every handle is gone and nothing is in flight.
 fn wait_for_work(core: &mut EngineCore, rx: &Receiver<Command>) -> bool {
     while !core.has_work() {
-        match rx.recv() {
+        let Some(at) = core.next_expiry() else {
+            match rx.recv() {
+                Ok(cmd) => apply(core, cmd),
+                Err(_) => return false,
+            }
+            continue;
+        };
+        match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
             Ok(cmd) => apply(core, cmd),
-            Err(_) => return false,
+            Err(RecvTimeoutError::Timeout) => core.expire(Instant::now()),
+            Err(RecvTimeoutError::Disconnected) => return false,
         }
     }
     loop {

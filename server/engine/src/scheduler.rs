@@ -255,6 +255,14 @@ impl Scheduler {
             .count()
     }
 
+    /// Whether request `id` is unfinished and none of its sequences is running (new, or
+    /// every sequence preempted).
+    pub fn is_request_waiting(&self, id: RequestId) -> bool {
+        self.requests.get(&id).is_some_and(|seqs| {
+            seqs.iter().all(|s| self.seqs.get(s).is_none_or(|s| s.status() == SeqStatus::Waiting))
+        })
+    }
+
     /// Fraction of KV blocks in use, `0.0..=1.0`; 0 when idle.
     pub fn kv_cache_usage(&self) -> f64 {
         self.kv.usage()

@@ -9,11 +9,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ponder_engine::SeqId;
-use tokio::sync::mpsc::UnboundedReceiver;
 
 pub use choice::{Choice, ChoiceConfig};
 
-use crate::engine::{EngineEvent, Rejection, RequestGuard};
+use crate::engine::{EngineEvent, EventStream, Expiry, Rejection, RequestGuard};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::protocol::{ChunkDelta, ResponseMeta, Usage};
@@ -22,7 +21,7 @@ use crate::protocol::{ChunkDelta, ResponseMeta, Usage};
 pub struct Generation {
     /// `None` once dropped on purpose (every choice ended here; abort the rest).
     guard: Option<RequestGuard>,
-    events: UnboundedReceiver<EngineEvent>,
+    events: EventStream,
     choices: Vec<Choice>,
     /// Engine sequence → index into `choices`.
     by_seq: HashMap<SeqId, usize>,
@@ -42,7 +41,7 @@ impl Generation {
     /// `meta` the response's envelope (its `id` is what `/abort_requests` names).
     pub fn new(
         guard: RequestGuard,
-        events: UnboundedReceiver<EngineEvent>,
+        events: EventStream,
         choices: Vec<(SeqId, Choice)>,
         prompt_tokens: usize,
         metrics: Metrics,
@@ -89,6 +88,11 @@ impl Generation {
             }
             None => Err(ApiError::unavailable("The engine has stopped.")),
         }
+    }
+
+    /// The server's metrics (to count a stream's error event).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// The response envelope, with the weight version of the latest tokens.
@@ -151,6 +155,8 @@ impl Generation {
             EngineEvent::Rejected(r @ Rejection::QueueFull { .. }) => Err(ApiError::too_many_requests(r.to_string())),
             EngineEvent::Rejected(r) => Err(ApiError::bad_request(r.to_string())),
             EngineEvent::Failed(message) => Err(ApiError::internal(message)),
+            EngineEvent::Expired(why @ Expiry::QueueTime { .. }) => Err(ApiError::queue_timeout(why.to_string())),
+            EngineEvent::Expired(why @ Expiry::SlowReader { .. }) => Err(ApiError::stream_stalled(why.to_string())),
         }
     }
 

@@ -198,6 +198,7 @@ impl StreamState {
                 }
             }
             Some(Err(e)) => {
+                self.generation.metrics().count_rejection(e.reason());
                 events.push(Event::default().data(e.to_json().to_string()));
                 events.push(Event::default().data("[DONE]"));
                 self.done = true;

@@ -54,16 +54,20 @@ pub fn router(state: SharedState) -> Router {
             .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_admin_key));
         app = app.merge(admin);
     }
-    let app = app
+    let probes = Router::new()
         .route("/health", get(info::health))
         .route("/ready", get(info::ready))
         .route("/version", get(info::version))
         .route("/metrics", get(info::metrics))
-        .fallback(not_found)
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_metrics_key));
+    let app = app
+        .merge(probes)
+        .fallback(auth::unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(state.max_body_bytes))
-        .layer(middleware::from_fn_with_state(state.clone(), body::json_payload_too_large));
+        .layer(middleware::from_fn_with_state(state.clone(), body::json_payload_too_large))
+        .layer(middleware::from_fn_with_state(state.clone(), count_errors));
     let app = match cors(&state.allowed_origins) {
         Some(layer) => app.layer(layer),
         None => app,
@@ -92,8 +96,13 @@ fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
     )
 }
 
-async fn not_found(req: Request) -> Response {
-    ApiError::route_not_found(req.uri().path()).into_response()
+/// Counts every error response by its reason (`ponder:request_rejected_total`).
+async fn count_errors(axum::extract::State(state): axum::extract::State<SharedState>, req: Request, next: middleware::Next) -> Response {
+    let response = next.run(req).await;
+    if let Some(reason) = response.extensions().get::<crate::error::ErrorReason>() {
+        state.metrics.count_rejection(reason.0);
+    }
+    response
 }
 
 async fn method_not_allowed(req: Request) -> Response {

@@ -100,6 +100,7 @@ impl StreamState {
                 }
             }
             Some(Err(e)) => {
+                self.generation.metrics().count_rejection(e.reason());
                 self.queue.push_back(json_event(&e.to_json()));
                 self.phase = Phase::Done;
             }
