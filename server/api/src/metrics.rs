@@ -47,6 +47,9 @@ pub struct Metrics {
     /// `invalid_value`, `invalid_api_key`, `request_too_large`, ...): refusals before any
     /// work, and streams that ended with an error event.
     pub request_rejected_total: IntCounterVec,
+    /// Accepted requests the engine ended on its own: `queue_time` (`--max-queue-time`)
+    /// or `slow_reader` (`--stream-stall-timeout`; its client may never read the error).
+    pub requests_expired_total: IntCounterVec,
     /// Serializes `observe_engine`, so two scrapes never add the same counter delta twice.
     observe: Arc<Mutex<()>>,
 }
@@ -86,6 +89,10 @@ impl Metrics {
                 Opts::new("ponder:request_rejected_total", "Requests answered with an error, by reason (the error's code)."),
                 &["reason"],
             )?,
+            requests_expired_total: IntCounterVec::new(
+                Opts::new("ponder:requests_expired_total", "Accepted requests the engine ended at a deadline, by reason."),
+                &["reason"],
+            )?,
             observe: Arc::new(Mutex::new(())),
             registry,
         };
@@ -104,6 +111,7 @@ impl Metrics {
         m.registry.register(Box::new(m.weight_update_seconds.clone()))?;
         m.registry.register(Box::new(m.is_paused.clone()))?;
         m.registry.register(Box::new(m.request_rejected_total.clone()))?;
+        m.registry.register(Box::new(m.requests_expired_total.clone()))?;
         Ok(m)
     }
 
@@ -118,6 +126,8 @@ impl Metrics {
         catch_up(&self.prefix_cache_hits_total, status.scheduler.prefix_cache_hits);
         catch_up(&self.num_preemptions_total, status.scheduler.preemptions);
         catch_up(&self.weight_updates_total, status.weight_updates);
+        catch_up(&self.requests_expired_total.with_label_values(&["queue_time"]), status.expired_queue_time);
+        catch_up(&self.requests_expired_total.with_label_values(&["slow_reader"]), status.expired_slow_reader);
         self.num_requests_running.set(status.num_running as i64);
         self.num_requests_waiting.set((status.num_waiting + status.num_held) as i64);
         self.kv_cache_usage_perc.set(status.kv_cache_usage);
