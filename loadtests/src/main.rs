@@ -7,12 +7,15 @@
 //!
 //! `ponder-bench eval` samples k answers per `{prompt, answer}` problem and reports
 //! pass@1 and cons@k as DeepSeek-R1's paper does, with reasoning and answer lengths.
+//!
+//! `ponder-bench soak` starts `ponder serve` and soaks it with faults (issue 11's proof).
 
 mod eval;
 mod http;
 mod load;
 #[cfg(test)]
 mod mock_server;
+mod soak;
 mod sse;
 mod stats;
 
@@ -31,6 +34,9 @@ enum Command {
     Load(load::LoadArgs),
     /// Accuracy on a JSONL of `{prompt, answer}`: pass@1, cons@k, reasoning lengths.
     Eval(eval::EvalArgs),
+    /// Fault soak of a `ponder serve` started on loopback: mixed requests, faulty
+    /// clients, a burst, a weight update and a SIGTERM; fails on any lost request.
+    Soak(soak::SoakArgs),
 }
 
 #[tokio::main]
@@ -38,5 +44,6 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Load(args) => load::run(args).await,
         Command::Eval(args) => eval::run(args).await,
+        Command::Soak(args) => soak::run(args).await,
     }
 }
