@@ -6,6 +6,9 @@ use super::fields::Fields;
 use super::params::{GenerationParams, MAX_TOP_LOGPROBS};
 use crate::error::ApiError;
 
+/// Most messages one request may carry (OpenAI's limit).
+pub const MAX_MESSAGES: usize = 2048;
+
 /// Roles a message may have (`developer` is OpenAI's newer name for `system`).
 const ROLES: &[&str] = &["system", "developer", "user", "assistant", "tool"];
 
@@ -57,6 +60,9 @@ pub(crate) fn parse_messages(f: &Fields) -> Result<Vec<Value>, ApiError> {
     };
     if items.is_empty() {
         return Err(ApiError::invalid("messages", "`messages` must not be empty."));
+    }
+    if items.len() > MAX_MESSAGES {
+        return Err(ApiError::invalid("messages", format!("`messages` may hold at most {MAX_MESSAGES} messages, got {}.", items.len())));
     }
     items.iter().enumerate().map(|(i, m)| parse_message(i, m)).collect()
 }
@@ -121,6 +127,9 @@ mod tests {
         assert_eq!(param_of(json!({"messages": [{"role": "user", "content": 5}]})), "messages[0].content");
         let image = json!({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]});
         assert_eq!(param_of(image), "messages[0].content");
+        let many = vec![json!({"role": "user", "content": "x"}); MAX_MESSAGES + 1];
+        assert_eq!(param_of(json!({ "messages": many })), "messages");
+        assert!(ChatRequest::parse(&json!({ "messages": vec![json!({"role": "user", "content": "x"}); MAX_MESSAGES] })).is_ok());
     }
 
     #[test]

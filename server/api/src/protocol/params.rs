@@ -18,6 +18,13 @@ pub const MAX_TOP_LOGPROBS: i64 = 20;
 pub const MAX_LOGIT_BIAS: usize = 300;
 /// Most sequences (prompts × `n`) one request may make.
 pub const MAX_SEQS_PER_REQUEST: usize = 1024;
+/// Longest stop string, in bytes (the matcher holds back up to this much text).
+pub const MAX_STOP_STRING_BYTES: usize = 1024;
+/// Largest `response_format` JSON schema, in bytes of compact JSON (grammar compilation
+/// grows with it).
+pub const MAX_SCHEMA_BYTES: usize = 64 * 1024;
+/// Deepest nesting of a `response_format` JSON schema.
+pub const MAX_SCHEMA_DEPTH: usize = 32;
 
 /// Server-side defaults for sampling, from the model's `generation_config.json`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -247,6 +254,9 @@ fn parse_stop(f: &Fields) -> Result<Vec<String>, ApiError> {
     if stops.iter().any(String::is_empty) {
         return Err(bad("`stop` strings must not be empty."));
     }
+    if stops.iter().any(|s| s.len() > MAX_STOP_STRING_BYTES) {
+        return Err(bad(&format!("`stop` strings may be at most {MAX_STOP_STRING_BYTES} bytes long.")));
+    }
     Ok(stops)
 }
 
@@ -299,10 +309,27 @@ fn parse_response_format(f: &Fields) -> Result<Option<StructuredOutput>, ApiErro
             if !schema.is_object() && !schema.is_boolean() {
                 return Err(invalid("`response_format.json_schema.schema` must be a JSON Schema object."));
             }
-            Ok(Some(StructuredOutput::JsonSchema(schema.to_string())))
+            if json_depth(schema) > MAX_SCHEMA_DEPTH {
+                return Err(invalid(&format!("`response_format.json_schema.schema` nests deeper than {MAX_SCHEMA_DEPTH} levels.")));
+            }
+            let text = schema.to_string();
+            if text.len() > MAX_SCHEMA_BYTES {
+                return Err(invalid(&format!("`response_format.json_schema.schema` is {} bytes; the limit is {MAX_SCHEMA_BYTES}.", text.len())));
+            }
+            Ok(Some(StructuredOutput::JsonSchema(text)))
         }
         Some(other) => Err(invalid(&format!("`response_format.type` must be one of \"text\", \"json_object\", \"json_schema\", got {other:?}."))),
         None => Err(invalid("`response_format.type` is required.")),
+    }
+}
+
+/// Nesting depth of `v`: 1 for a scalar, one more per array or object level. (serde_json
+/// refuses to parse beyond 128 levels, so the recursion is bounded.)
+fn json_depth(v: &Value) -> usize {
+    match v {
+        Value::Array(items) => 1 + items.iter().map(json_depth).max().unwrap_or(0),
+        Value::Object(map) => 1 + map.values().map(json_depth).max().unwrap_or(0),
+        _ => 1,
     }
 }
 

@@ -142,3 +142,24 @@ fn token_ids_outside_the_vocabulary_are_rejected() {
     assert_eq!(p.check_vocab(50).unwrap_err().param.as_deref(), Some("logit_bias"));
     assert!(p.check_vocab(100).is_ok());
 }
+
+#[test]
+fn oversize_stop_strings_and_schemas_are_refused_before_any_compilation() {
+    let long_stop = "x".repeat(MAX_STOP_STRING_BYTES + 1);
+    assert_eq!(param_of(json!({"stop": [long_stop]})), "stop");
+    assert!(parse(json!({"stop": ["x".repeat(MAX_STOP_STRING_BYTES)]})).is_ok());
+    let schema = |s: Value| json!({"response_format": {"type": "json_schema", "json_schema": {"name": "s", "schema": s}}});
+    // Depth 33: {"items": {"items": ... {}}}.
+    let mut deep = json!({});
+    for _ in 0..MAX_SCHEMA_DEPTH {
+        deep = json!({"items": deep});
+    }
+    let err = parse(schema(deep.clone())).unwrap_err();
+    assert_eq!(err.param.as_deref(), Some("response_format"));
+    assert!(err.message.contains("deeper"), "{}", err.message);
+    assert!(parse(schema(deep["items"].clone())).is_ok(), "depth 32 is allowed");
+    let wide: serde_json::Map<String, Value> =
+        (0..5000).map(|i| (format!("field_{i}"), json!({"type": "integer"}))).collect();
+    let err = parse(schema(json!({"type": "object", "properties": wide}))).unwrap_err();
+    assert!(err.message.contains("bytes"), "{}", err.message);
+}
