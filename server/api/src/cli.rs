@@ -32,6 +32,15 @@ pub enum KvCacheDtype {
     Bf16,
 }
 
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
 /// `ponder serve` flags.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
@@ -141,6 +150,11 @@ pub struct ServeArgs {
     /// (the OpenAI SDKs send their timeout there) shortens it. Default: no limit.
     #[arg(long)]
     pub request_timeout: Option<f64>,
+    /// Log lines as `text` or `json` (one object per line). Every finished request logs
+    /// one `info` line: id, status, token counts, reasoning tokens, TTFT and duration
+    /// (never the prompt, the output or a key).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// Seconds a shutdown (SIGTERM or SIGINT) lets running requests finish before it
     /// aborts the rest; new requests get a 503 meanwhile. A second signal exits at once.
     #[arg(long, default_value_t = 30.0)]

@@ -3,14 +3,17 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use ponder::cli::{Cli, Command};
+use ponder::cli::{Cli, Command, LogFormat};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .init();
     let Cli { command: Command::Serve(args) } = Cli::parse();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    match args.log_format {
+        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
+        // One JSON object per line (fields flattened), for log pipelines.
+        LogFormat::Json => tracing_subscriber::fmt().json().flatten_event(true).with_env_filter(filter).init(),
+    }
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -28,7 +28,10 @@ pub struct Generation {
     prompt_tokens: usize,
     metrics: Metrics,
     started: Instant,
-    first_token_seen: bool,
+    /// Seconds from arrival to the first token, once seen.
+    ttft: Option<f64>,
+    /// How the request ended, for its log line: `ok`, or the error's reason.
+    status: Option<&'static str>,
     /// `id`, `created`, `model` and the latest `weight_version` of the response.
     meta: ResponseMeta,
     /// When the request must have finished, and the limit it came from.
@@ -50,7 +53,7 @@ impl Generation {
     ) -> Self {
         let by_seq = choices.iter().enumerate().map(|(i, (seq, _))| (*seq, i)).collect();
         let choices = choices.into_iter().map(|(_, c)| c).collect();
-        Self { guard: Some(guard), events, choices, by_seq, prompt_tokens, metrics, started, first_token_seen: false, meta, deadline: None }
+        Self { guard: Some(guard), events, choices, by_seq, prompt_tokens, metrics, started, ttft: None, status: None, meta, deadline: None }
     }
 
     /// Past `deadline` the request is aborted in the engine and answered with a 408.
@@ -76,6 +79,14 @@ impl Generation {
     ///
     /// Errors: the engine refused it (429 queue full, 400 can never run) or stopped (503).
     pub async fn accepted(&mut self) -> Result<(), ApiError> {
+        let result = self.wait_accepted().await;
+        if let Err(e) = &result {
+            self.status = Some(e.reason());
+        }
+        result
+    }
+
+    async fn wait_accepted(&mut self) -> Result<(), ApiError> {
         match self.recv().await? {
             Some(EngineEvent::Started { weight_version }) => {
                 self.set_weight_version(weight_version);
@@ -111,6 +122,14 @@ impl Generation {
     /// Errors: the engine rejected the request (400), a model step failed (500), or
     /// the engine stopped (503).
     pub async fn next(&mut self) -> Option<Result<Vec<ChunkDelta>, ApiError>> {
+        let result = self.next_deltas().await;
+        if let Some(Err(e)) = &result {
+            self.status = Some(e.reason());
+        }
+        result
+    }
+
+    async fn next_deltas(&mut self) -> Option<Result<Vec<ChunkDelta>, ApiError>> {
         if self.is_done() {
             return None;
         }
@@ -135,9 +154,10 @@ impl Generation {
     fn apply(&mut self, event: EngineEvent, out: &mut Vec<ChunkDelta>) -> Result<(), ApiError> {
         match event {
             EngineEvent::Token(update) => {
-                if !self.first_token_seen {
-                    self.first_token_seen = true;
-                    self.metrics.time_to_first_token_seconds.observe(self.started.elapsed().as_secs_f64());
+                if self.ttft.is_none() {
+                    let ttft = self.started.elapsed().as_secs_f64();
+                    self.ttft = Some(ttft);
+                    self.metrics.time_to_first_token_seconds.observe(ttft);
                 }
                 if let Some(&i) = self.by_seq.get(&update.seq_id) {
                     out.push(self.choices[i].push(&update));
@@ -149,6 +169,7 @@ impl Generation {
                 Ok(())
             }
             EngineEvent::Aborted => {
+                self.status = Some("aborted");
                 out.extend(self.choices.iter_mut().filter_map(Choice::abort));
                 Ok(())
             }
@@ -179,6 +200,7 @@ impl Generation {
             }
         }
         self.metrics.e2e_request_latency_seconds.observe(self.started.elapsed().as_secs_f64());
+        self.status.get_or_insert("ok");
     }
 
     /// The choices, in index order.
@@ -193,5 +215,27 @@ impl Generation {
             completion_tokens: self.choices.iter().map(|c| c.token_ids.len()).sum(),
             reasoning_tokens: self.choices.iter().map(Choice::reasoning_tokens).sum(),
         }
+    }
+}
+
+/// One `info` line per request, however it ended: its id, status (`ok`, `aborted`, an
+/// error's reason, or `client_gone`), token counts, TTFT and duration. Never the prompt, the
+/// output or a key.
+impl Drop for Generation {
+    fn drop(&mut self) {
+        let status = self.status.unwrap_or(if self.is_done() { "ok" } else { "client_gone" });
+        let usage = self.usage();
+        tracing::info!(
+            request_id = %self.meta.id,
+            status,
+            n = self.choices.len(),
+            prompt_tokens = usage.prompt_tokens,
+            completion_tokens = usage.completion_tokens,
+            reasoning_tokens = usage.reasoning_tokens,
+            ttft_s = self.ttft,
+            duration_s = self.started.elapsed().as_secs_f64(),
+            weight_version = %self.meta.weight_version,
+            "request finished"
+        );
     }
 }

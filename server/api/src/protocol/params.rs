@@ -108,6 +108,9 @@ pub struct GenerationParams {
     pub structured_output: Option<StructuredOutput>,
     /// vLLM's `priority` (lower first), for `--scheduling-policy priority`.
     pub priority: i32,
+    /// vLLM's `request_id`: the client's id for the request (the response's `id`, the
+    /// name `/abort_requests` takes); `None`: the server makes one.
+    pub request_id: Option<String>,
 }
 
 impl GenerationParams {
@@ -163,6 +166,13 @@ impl GenerationParams {
             echo: false,
             structured_output: parse_response_format(f)?,
             priority: f.int_in("priority", i32::MIN as i64, i32::MAX as i64)?.unwrap_or(0) as i32,
+            request_id: match f.str("request_id")? {
+                Some(id) => {
+                    crate::routes::check_request_id(id, "request_id")?;
+                    Some(id.to_owned())
+                }
+                None => None,
+            },
         })
         .and_then(reject_eos_conflicts)
         .and_then(|p| validate_known_extras(f).map(|()| p))

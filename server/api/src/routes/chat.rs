@@ -71,7 +71,7 @@ async fn handle(state: SharedState, body: Value) -> Result<Response, ApiError> {
         budget.start_ids.clear();
     }
     let prompt = Prompt { ids: prompt_ids.into(), max_tokens, thinking_budget, starts_in_reasoning, echo: None };
-    let generation = submit(&state, std::slice::from_ref(&prompt), &req.params, &choice, started, "chatcmpl", None).await?;
+    let generation = submit(&state, std::slice::from_ref(&prompt), &req.params, &choice, started, "chatcmpl", req.params.request_id.as_deref()).await?;
     if req.params.stream {
         return Ok(sse_response(generation, ChunkKind::Chat(state.reasoning_field), req.params.include_usage));
     }

@@ -60,7 +60,7 @@ async fn handle(state: SharedState, body: Value) -> Result<Response, ApiError> {
         echo: None,
         discard_output: false,
     };
-    let generation = submit(&state, &prompts, &req.params, &choice, started, "cmpl", None).await?;
+    let generation = submit(&state, &prompts, &req.params, &choice, started, "cmpl", req.params.request_id.as_deref()).await?;
     if req.params.stream {
         return Ok(sse_response(generation, ChunkKind::Completion, req.params.include_usage));
     }

@@ -39,6 +39,42 @@ pub async fn metrics(State(state): State<SharedState>) -> impl IntoResponse {
     })
 }
 
+/// SGLang's `GET /model_info` (and the older `/get_model_info`), which sglang-router
+/// reads to learn a worker's model: `model_path` is the served model name (the id
+/// requests must name).
+pub async fn model_info(State(state): State<SharedState>) -> Json<Value> {
+    Json(json!({
+        "model_path": state.model_name,
+        "tokenizer_path": state.model_name,
+        "served_model_name": state.model_name,
+        "is_generation": true,
+        "weight_version": state.engine.status().weight_version,
+        "max_model_len": state.max_model_len,
+    }))
+}
+
+/// SGLang's `GET /server_info` (and `/get_server_info`): the settings a router or
+/// dashboard reads, and the engine's live load (`internal_states`).
+pub async fn server_info(State(state): State<SharedState>) -> Json<Value> {
+    let s = state.engine.status();
+    Json(json!({
+        "model_path": state.model_name,
+        "tokenizer_path": state.model_name,
+        "served_model_name": state.model_name,
+        "context_length": state.max_model_len,
+        "dp_size": 1,
+        "tp_size": 1,
+        "version": env!("CARGO_PKG_VERSION"),
+        "weight_version": s.weight_version,
+        "internal_states": [{
+            "num_running_reqs": s.num_running,
+            "num_waiting_reqs": s.num_waiting + s.num_held,
+            "kv_cache_usage": s.kv_cache_usage,
+            "paused": s.paused.is_some(),
+        }],
+    }))
+}
+
 /// OpenAI's model list: the one served model.
 pub async fn models(State(state): State<SharedState>) -> Json<Value> {
     Json(json!({ "object": "list", "data": [model_card(&state)] }))

@@ -10,6 +10,7 @@ mod completions;
 mod deadline;
 mod generate;
 mod info;
+mod request_id;
 mod sse;
 mod submit;
 mod tokenize;
@@ -24,6 +25,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use crate::error::ApiError;
 use crate::state::SharedState;
 
+pub use request_id::check as check_request_id;
 pub use sse::ChunkKind;
 
 /// The complete router over `state`.
@@ -33,11 +35,16 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/completions", post(completions::completions))
         .route("/v1/models", get(info::models))
         .route("/v1/models/{*model}", get(info::model))
+        .route("/model_info", get(info::model_info))
+        .route("/get_model_info", get(info::model_info))
+        .route("/server_info", get(info::server_info))
+        .route("/get_server_info", get(info::server_info))
         .route("/generate", post(generate::generate))
         .route("/tokenize", post(tokenize::tokenize))
         .route("/detokenize", post(tokenize::detokenize))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_api_key))
         .route_layer(middleware::from_fn_with_state(state.clone(), deadline::with_deadline))
+        .route_layer(middleware::from_fn(request_id::with_request_id))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::refuse_while_draining));
     let mut app = Router::new().merge(v1);
     if state.admin_api_key.is_some() {

@@ -29,7 +29,8 @@ pub struct Prompt {
 /// of prompt `p`, seeded `seed + p * n + j` (OpenAI/vLLM: the same seed reproduces).
 ///
 /// `id_prefix` starts the response id (`chatcmpl`, `cmpl`), which `/abort_requests`
-/// names; a client's own id (`rid`) replaces it.
+/// names; a client's own id replaces it (`client_id`: the body's `request_id` or `rid`;
+/// else the `X-Request-Id` header).
 /// Returns once the engine accepted the request (so a refusal is the response's status,
 /// streaming or not).
 ///
@@ -74,8 +75,8 @@ pub async fn submit(
     let prompt_tokens = prompts.iter().map(|p| p.ids.len()).sum();
     let request = Request { id: state.engine.next_request_id(), seqs, priority: params.priority };
     let mut meta = response_meta(state, id_prefix);
-    if let Some(id) = client_id {
-        meta.id = id.to_owned();
+    if let Some(id) = client_id.map(str::to_owned).or_else(super::request_id::current) {
+        meta.id = id;
     }
     let (guard, events) = state
         .engine
