@@ -132,6 +132,7 @@ pub fn load(args: &ServeArgs) -> anyhow::Result<LoadedServer> {
         engine,
         metrics,
         max_model_len,
+        kv_cache_tokens: num_blocks * args.block_size,
         vocab_size,
         defaults: SamplingDefaults { logprobs_mode: args.logprobs_mode.into(), ..crate::gen_config::sampling_defaults(source.folder()) },
         reasoning_field: args.reasoning_field,

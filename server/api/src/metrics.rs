@@ -36,6 +36,18 @@ pub struct Metrics {
     pub time_to_first_token_seconds: Histogram,
     /// Seconds from request arrival to its last token.
     pub e2e_request_latency_seconds: Histogram,
+    /// Seconds between two consecutive token events of a request.
+    pub inter_token_latency_seconds: Histogram,
+    /// Seconds from a request's first token to its last (vLLM's decode time).
+    pub request_decode_time_seconds: Histogram,
+    /// Seconds from arrival to the first answer (`content`) token, after the reasoning.
+    pub time_to_first_answer_token_seconds: Histogram,
+    /// Finished choices by `finished_reason` (`stop`, `length`, `abort`).
+    pub request_success_total: IntCounterVec,
+    /// Reasoning tokens generated (inside `<think>`).
+    pub reasoning_tokens_total: IntCounter,
+    /// Reasoning tokens per finished choice.
+    pub request_reasoning_tokens: Histogram,
     /// Weight swaps done (`/update_weights_from_disk`).
     pub weight_updates_total: IntCounter,
     /// Seconds per weight update, loading included.
@@ -54,6 +66,7 @@ pub struct Metrics {
     observe: Arc<Mutex<()>>,
 }
 
+const ITL_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.5];
 const LATENCY_BUCKETS: &[f64] = &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0];
 
 impl Metrics {
@@ -78,6 +91,26 @@ impl Metrics {
             )?,
             e2e_request_latency_seconds: Histogram::with_opts(
                 HistogramOpts::new("ponder:e2e_request_latency_seconds", "End-to-end request latency.").buckets(LATENCY_BUCKETS.to_vec()),
+            )?,
+            inter_token_latency_seconds: Histogram::with_opts(
+                HistogramOpts::new("ponder:inter_token_latency_seconds", "Time between token events of a request.")
+                    .buckets(ITL_BUCKETS.to_vec()),
+            )?,
+            request_decode_time_seconds: Histogram::with_opts(
+                HistogramOpts::new("ponder:request_decode_time_seconds", "First to last token of a request.").buckets(LATENCY_BUCKETS.to_vec()),
+            )?,
+            time_to_first_answer_token_seconds: Histogram::with_opts(
+                HistogramOpts::new("ponder:time_to_first_answer_token_seconds", "Arrival to the first answer token, after the reasoning.")
+                    .buckets(LATENCY_BUCKETS.to_vec()),
+            )?,
+            request_success_total: IntCounterVec::new(
+                Opts::new("ponder:request_success_total", "Finished choices by finished_reason."),
+                &["finished_reason"],
+            )?,
+            reasoning_tokens_total: IntCounter::new("ponder:reasoning_tokens_total", "Reasoning tokens generated.")?,
+            request_reasoning_tokens: Histogram::with_opts(
+                HistogramOpts::new("ponder:request_reasoning_tokens", "Reasoning tokens per finished choice.")
+                    .buckets(prometheus::exponential_buckets(16.0, 2.0, 12)?),
             )?,
             weight_updates_total: IntCounter::new("ponder:weight_updates_total", "Weight swaps done.")?,
             weight_update_seconds: Histogram::with_opts(
@@ -107,6 +140,12 @@ impl Metrics {
         m.registry.register(Box::new(m.num_preemptions_total.clone()))?;
         m.registry.register(Box::new(m.time_to_first_token_seconds.clone()))?;
         m.registry.register(Box::new(m.e2e_request_latency_seconds.clone()))?;
+        m.registry.register(Box::new(m.inter_token_latency_seconds.clone()))?;
+        m.registry.register(Box::new(m.request_decode_time_seconds.clone()))?;
+        m.registry.register(Box::new(m.time_to_first_answer_token_seconds.clone()))?;
+        m.registry.register(Box::new(m.request_success_total.clone()))?;
+        m.registry.register(Box::new(m.reasoning_tokens_total.clone()))?;
+        m.registry.register(Box::new(m.request_reasoning_tokens.clone()))?;
         m.registry.register(Box::new(m.weight_updates_total.clone()))?;
         m.registry.register(Box::new(m.weight_update_seconds.clone()))?;
         m.registry.register(Box::new(m.is_paused.clone()))?;

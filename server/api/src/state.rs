@@ -23,6 +23,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Context window in tokens (prompt + generated).
     pub max_model_len: usize,
+    /// Tokens the KV cache holds (blocks × block size).
+    pub kv_cache_tokens: usize,
     /// Rows of the logits; token ids must be below it.
     pub vocab_size: usize,
     /// Sampling defaults from `generation_config.json`.

@@ -173,3 +173,22 @@ async fn the_metrics_key_guards_the_probes_and_unknown_routes_need_a_key() {
     let unauthorized = metrics.lines().find_map(|l| l.strip_prefix(r#"ponder:request_rejected_total{reason="invalid_api_key"} "#));
     assert_eq!(unauthorized, Some("14"), "{metrics}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reasoning_and_outcome_metrics_match_the_responses() {
+    let base = start(&[]).await;
+    let client = reqwest::Client::new();
+    let chat = json!({"messages": [{"role": "user", "content": "What is 12 + 30?"}], "max_tokens": 200, "n": 2, "temperature": 0});
+    let r: Value = client.post(format!("{base}/v1/chat/completions")).json(&chat).send().await.unwrap().json().await.unwrap();
+    let reasoning = r["usage"]["completion_tokens_details"]["reasoning_tokens"].as_f64().unwrap();
+    assert!(reasoning > 0.0, "{r}");
+    assert_eq!(gauge(&client, &base, "ponder:reasoning_tokens_total").await, reasoning);
+    assert_eq!(gauge(&client, &base, "ponder:request_reasoning_tokens_count").await, 2.0);
+    let stops = r["choices"].as_array().unwrap().iter().filter(|c| c["finish_reason"] == "stop").count() as f64;
+    if stops > 0.0 {
+        assert_eq!(gauge(&client, &base, r#"ponder:request_success_total{finished_reason="stop"}"#).await, stops);
+    }
+    assert_eq!(gauge(&client, &base, "ponder:time_to_first_answer_token_seconds_count").await, 1.0);
+    assert!(gauge(&client, &base, "ponder:inter_token_latency_seconds_count").await > 10.0);
+    assert_eq!(gauge(&client, &base, "ponder:request_decode_time_seconds_count").await, 1.0);
+}

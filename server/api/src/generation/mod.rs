@@ -30,6 +30,10 @@ pub struct Generation {
     started: Instant,
     /// Seconds from arrival to the first token, once seen.
     ttft: Option<f64>,
+    /// When the latest token event arrived (inter-token latency).
+    last_token_at: Option<Instant>,
+    /// Whether the first answer token was seen (time to first answer token).
+    answer_seen: bool,
     /// How the request ended, for its log line: `ok`, or the error's reason.
     status: Option<&'static str>,
     /// `id`, `created`, `model` and the latest `weight_version` of the response.
@@ -53,7 +57,7 @@ impl Generation {
     ) -> Self {
         let by_seq = choices.iter().enumerate().map(|(i, (seq, _))| (*seq, i)).collect();
         let choices = choices.into_iter().map(|(_, c)| c).collect();
-        Self { guard: Some(guard), events, choices, by_seq, prompt_tokens, metrics, started, ttft: None, status: None, meta, deadline: None }
+        Self { guard: Some(guard), events, choices, by_seq, prompt_tokens, metrics, started, ttft: None, last_token_at: None, answer_seen: false, status: None, meta, deadline: None }
     }
 
     /// Past `deadline` the request is aborted in the engine and answered with a 408.
@@ -138,6 +142,10 @@ impl Generation {
             Ok(None) => return Some(Err(ApiError::unavailable("The engine stopped while generating."))),
             Err(timeout) => return Some(Err(timeout)),
         };
+        let now = Instant::now();
+        if let Some(last) = self.last_token_at.replace(now) {
+            self.metrics.inter_token_latency_seconds.observe(now.duration_since(last).as_secs_f64());
+        }
         let mut out = Vec::new();
         if let Err(e) = self.apply(first, &mut out) {
             return Some(Err(e));
@@ -160,7 +168,12 @@ impl Generation {
                     self.metrics.time_to_first_token_seconds.observe(ttft);
                 }
                 if let Some(&i) = self.by_seq.get(&update.seq_id) {
-                    out.push(self.choices[i].push(&update));
+                    let delta = self.choices[i].push(&update);
+                    if !self.answer_seen && delta.content.as_deref().is_some_and(|c| !c.is_empty()) {
+                        self.answer_seen = true;
+                        self.metrics.time_to_first_answer_token_seconds.observe(self.started.elapsed().as_secs_f64());
+                    }
+                    out.push(delta);
                 }
                 Ok(())
             }
@@ -199,7 +212,19 @@ impl Generation {
                 guard.finished();
             }
         }
-        self.metrics.e2e_request_latency_seconds.observe(self.started.elapsed().as_secs_f64());
+        let m = &self.metrics;
+        m.e2e_request_latency_seconds.observe(self.started.elapsed().as_secs_f64());
+        if let Some(ttft) = self.ttft {
+            m.request_decode_time_seconds.observe((self.started.elapsed().as_secs_f64() - ttft).max(0.0));
+        }
+        for choice in &self.choices {
+            if let Some(reason) = choice.finish {
+                m.request_success_total.with_label_values(&[reason.as_str()]).inc();
+            }
+            let reasoning = choice.reasoning_tokens();
+            m.reasoning_tokens_total.inc_by(reasoning as u64);
+            m.request_reasoning_tokens.observe(reasoning as f64);
+        }
         self.status.get_or_insert("ok");
     }
 

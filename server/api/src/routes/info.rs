@@ -75,6 +75,20 @@ pub async fn server_info(State(state): State<SharedState>) -> Json<Value> {
     }))
 }
 
+/// SGLang's `GET /get_load` (per data-parallel rank; ponder has one), which
+/// sglang-router's load-aware policies poll: sequences running and waiting, and KV
+/// tokens in use.
+pub async fn get_load(State(state): State<SharedState>) -> Json<Value> {
+    let s = state.engine.status();
+    let waiting = s.num_waiting + s.num_held;
+    Json(json!([{
+        "dp_rank": 0,
+        "num_reqs": s.num_running + waiting,
+        "num_waiting_reqs": waiting,
+        "num_tokens": (s.kv_cache_usage * state.kv_cache_tokens as f64).round() as u64,
+    }]))
+}
+
 /// OpenAI's model list: the one served model.
 pub async fn models(State(state): State<SharedState>) -> Json<Value> {
     Json(json!({ "object": "list", "data": [model_card(&state)] }))

@@ -39,6 +39,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/get_model_info", get(info::model_info))
         .route("/server_info", get(info::server_info))
         .route("/get_server_info", get(info::server_info))
+        .route("/get_load", get(info::get_load))
         .route("/generate", post(generate::generate))
         .route("/tokenize", post(tokenize::tokenize))
         .route("/detokenize", post(tokenize::detokenize))
