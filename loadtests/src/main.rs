@@ -15,6 +15,7 @@ mod http;
 mod load;
 #[cfg(test)]
 mod mock_server;
+mod progress;
 mod soak;
 mod sse;
 mod stats;

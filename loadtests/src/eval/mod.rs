@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use futures::StreamExt;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 
 use self::client::{Completion, Sampling};
 use self::dataset::Problem;
@@ -85,12 +85,16 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
     let report = evaluate(&args, &problems).await?;
     report.print();
     if let Some(path) = &args.output_json {
+        crate::progress::make_parent(path)?;
         std::fs::write(path, serde_json::to_string_pretty(&report)?)
             .with_context(|| format!("writing {}", path.display()))?;
+        crate::progress::wrote(path);
     }
     if let Some(path) = &args.plot {
+        crate::progress::make_parent(path)?;
         let title = format!("{}: accuracy vs reasoning length (k = {})", dataset_name(&args), args.num_samples);
         plot::draw(path, &report.accuracy_by_reasoning_length, report.metrics.pass_at_1, &title)?;
+        crate::progress::wrote(path);
     }
     if report.failed == report.requests {
         bail!("no request completed");
@@ -201,14 +205,9 @@ fn build_report(args: &EvalArgs, problems: &[Problem], samples: Vec<SampleRecord
     }
 }
 
-/// A bar on stderr; indicatif hides it when stderr is not a terminal.
+/// A bar on stderr (a line every 5 s when stderr is not a terminal).
 fn progress_bar(total: usize) -> ProgressBar {
-    let bar = ProgressBar::new(total as u64);
-    let style = ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} samples  {per_sec}  eta {eta}")
-        .expect("valid template")
-        .progress_chars("=> ");
-    bar.set_style(style);
-    bar
+    crate::progress::bar(total, "samples", "{elapsed_precise} [{bar:40}] {pos}/{len} samples  {per_sec}  eta {eta}")
 }
 
 fn dataset_name(args: &EvalArgs) -> String {

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use tokio::sync::Semaphore;
 
 pub use self::args::LoadArgs;
@@ -58,10 +58,13 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
         report::print_table(&report.runs);
     }
     if let Some(path) = &args.output_json {
+        crate::progress::make_parent(path)?;
         std::fs::write(path, serde_json::to_string_pretty(&report)?).with_context(|| format!("writing {}", path.display()))?;
+        crate::progress::wrote(path);
     }
     if let Some(dir) = &args.plot_dir {
         plot::draw_all(dir, &report.runs)?;
+        crate::progress::wrote(dir);
     }
     if report.runs.iter().all(|r| r.completed == 0) {
         bail!("no request completed");
@@ -137,13 +140,9 @@ async fn run_once(
     Ok(outcome)
 }
 
-/// A bar on stderr; indicatif hides it when stderr is not a terminal.
+/// A bar on stderr (a line every 5 s when stderr is not a terminal).
 fn progress_bar(total: usize, limit: Option<usize>) -> ProgressBar {
-    let bar = ProgressBar::new(total as u64);
-    let style = ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} requests  {per_sec}  eta {eta}  {msg}")
-        .expect("valid template")
-        .progress_chars("=> ");
-    bar.set_style(style);
+    let bar = crate::progress::bar(total, "requests", "{elapsed_precise} [{bar:40}] {pos}/{len} requests  {per_sec}  eta {eta}  {msg}");
     bar.set_message(limit.map_or_else(|| "concurrency unlimited".to_string(), |c| format!("concurrency {c}")));
     bar
 }

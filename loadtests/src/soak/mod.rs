@@ -83,7 +83,10 @@ type Tally = Arc<Mutex<(BTreeMap<Kind, BTreeMap<String, usize>>, Vec<String>)>>;
 
 fn record(tally: &Tally, kind: Kind, outcome: &Outcome) {
     let mut t = tally.lock().unwrap_or_else(|p| p.into_inner());
-    *t.0.entry(kind).or_default().entry(outcome.label()).or_default() += 1;
+    *t.0.entry(kind)
+        .or_default()
+        .entry(outcome.label())
+        .or_default() += 1;
     if let Err(why) = verdict(kind, outcome) {
         if t.1.len() < 50 {
             t.1.push(why);
@@ -106,22 +109,44 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
     }
     let log = args.out.with_file_name("soak-server.log");
     let flags: Vec<String> = [
-        "--kv-cache-memory", "64MiB",
-        "--max-num-seqs", &MAX_NUM_SEQS.to_string(),
-        "--max-waiting-requests", &MAX_WAITING.to_string(),
-        "--max-queue-time", "30",
-        "--stream-stall-timeout", &STALL_TIMEOUT_S.to_string(),
-        "--stream-buffer-tokens", "256",
-        "--shutdown-timeout", &SHUTDOWN_TIMEOUT_S.to_string(),
-        "--max-body-bytes", &MAX_BODY_BYTES.to_string(),
-        "--header-read-timeout", "5",
-        "--admin-api-key", ADMIN,
+        "--kv-cache-memory",
+        "64MiB",
+        "--max-num-seqs",
+        &MAX_NUM_SEQS.to_string(),
+        "--max-waiting-requests",
+        &MAX_WAITING.to_string(),
+        "--max-queue-time",
+        "30",
+        "--stream-stall-timeout",
+        &STALL_TIMEOUT_S.to_string(),
+        "--stream-buffer-tokens",
+        "256",
+        "--shutdown-timeout",
+        &SHUTDOWN_TIMEOUT_S.to_string(),
+        "--max-body-bytes",
+        &MAX_BODY_BYTES.to_string(),
+        "--header-read-timeout",
+        "5",
+        "--admin-api-key",
+        ADMIN,
     ]
     .iter()
     .map(|s| s.to_string())
     .collect();
-    let mut server = Server::start(&ponder, &args.model, &flags, log.clone(), Duration::from_secs(120)).await?;
-    println!("soak: ponder serving {} at {} (log: {})", args.model, server.base, log.display());
+    let mut server = Server::start(
+        &ponder,
+        &args.model,
+        &flags,
+        log.clone(),
+        Duration::from_secs(120),
+    )
+    .await?;
+    println!(
+        "soak: ponder serving {} at {} (log: {})",
+        args.model,
+        server.base,
+        log.display()
+    );
     let target = Target {
         base: server.base.clone(),
         client: crate::http::client(120)?,
@@ -131,36 +156,80 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.time_limit_s);
     let tally: Tally = Arc::default();
-    let mut report = Report { requests: args.requests, ..Report::default() };
+    let mut report = Report {
+        requests: args.requests,
+        ..Report::default()
+    };
 
     // Warm-up: the same mix and a burst as large as the main phase's (so buffers, caches
     // and the allocator reach their working size), then the RSS baseline once idle.
     let warmup = (args.requests / 10).clamp(100, 1000);
-    phase(&target, &Tally::default(), args.seed ^ 0xAAAA, warmup, args.concurrency, None).await;
+    phase(
+        &target,
+        &Tally::default(),
+        args.seed ^ 0xAAAA,
+        warmup,
+        args.concurrency,
+        None,
+    )
+    .await;
     burst(&target, &Tally::default()).await;
     wait_idle(&target).await?;
     let rss_warm = server.rss_bytes()?;
     report.rss_after_warmup_mb = mb(rss_warm);
-    println!("soak: warm-up of {warmup} requests done; RSS {:.1} MB", mb(rss_warm));
+    println!(
+        "soak: warm-up of {warmup} requests done; RSS {:.1} MB",
+        mb(rss_warm)
+    );
 
     // The main phase, with the burst and the pause/update/resume cycle on the way.
     let done = Arc::new(AtomicUsize::new(0));
-    let events = tokio::spawn(events(target.clone(), tally.clone(), done.clone(), args.requests, args.model.clone()));
-    let progress = tokio::spawn(progress(done.clone(), args.requests, tally.clone(), server.pid()));
-    let main = phase(&target, &tally, args.seed, args.requests, args.concurrency, Some(done.clone()));
-    if tokio::time::timeout_at(deadline.into(), main).await.is_err() {
-        report.failures.push(format!("the soak ran past --time-limit-s {}", args.time_limit_s));
+    let events = tokio::spawn(events(
+        target.clone(),
+        tally.clone(),
+        done.clone(),
+        args.requests,
+        args.model.clone(),
+    ));
+    let progress = tokio::spawn(progress(
+        done.clone(),
+        args.requests,
+        tally.clone(),
+        server.pid(),
+    ));
+    let main = phase(
+        &target,
+        &tally,
+        args.seed,
+        args.requests,
+        args.concurrency,
+        Some(done.clone()),
+    );
+    if tokio::time::timeout_at(deadline.into(), main)
+        .await
+        .is_err()
+    {
+        report.failures.push(format!(
+            "the soak ran past --time-limit-s {}",
+            args.time_limit_s
+        ));
     }
     progress.abort();
     match events.await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => report.failures.push(format!("mid-run event failed: {e:#}")),
-        Err(e) => report.failures.push(format!("mid-run events panicked: {e}")),
+        Err(e) => report
+            .failures
+            .push(format!("mid-run events panicked: {e}")),
     }
     if let Err(e) = wait_idle(&target).await {
         report.failures.push(format!("{e:#}"));
     }
-    for name in ["ponder:num_requests_running", "ponder:num_requests_waiting", "ponder:kv_cache_usage_perc"] {
+    for name in [
+        "ponder:num_requests_running",
+        "ponder:num_requests_waiting",
+        "ponder:kv_cache_usage_perc",
+    ] {
         let v = metric(&target.client, &target.base, name).await?;
         report.gauges_idle.insert(name.into(), v);
         if v != 0.0 {
@@ -177,12 +246,19 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
         r#"ponder:request_rejected_total{reason="invalid_request_error"}"#,
         "ponder:weight_updates_total",
     ] {
-        report.counters.insert(name.into(), metric(&target.client, &target.base, name).await?);
+        report.counters.insert(
+            name.into(),
+            metric(&target.client, &target.base, name).await?,
+        );
     }
     let rss_end = server.rss_bytes()?;
     report.rss_after_run_mb = mb(rss_end);
     if rss_end as f64 > rss_warm as f64 * 1.10 {
-        report.failures.push(format!("RSS grew from {:.1} MB to {:.1} MB (> 10%)", mb(rss_warm), mb(rss_end)));
+        report.failures.push(format!(
+            "RSS grew from {:.1} MB to {:.1} MB (> 10%)",
+            mb(rss_warm),
+            mb(rss_end)
+        ));
     }
 
     // SIGTERM with streams running: each ends cleanly, the process exits 0.
@@ -196,11 +272,16 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    match server.terminate(Duration::from_secs_f64(SHUTDOWN_TIMEOUT_S + 20.0)).await {
+    match server
+        .terminate(Duration::from_secs_f64(SHUTDOWN_TIMEOUT_S + 20.0))
+        .await
+    {
         Ok(status) => {
             report.exit_code = status.code();
             if status.code() != Some(0) {
-                report.failures.push(format!("ponder exited with {status} after SIGTERM"));
+                report
+                    .failures
+                    .push(format!("ponder exited with {status} after SIGTERM"));
             }
         }
         Err(e) => report.failures.push(format!("{e:#}")),
@@ -211,17 +292,30 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
     report.seconds = started.elapsed().as_secs_f64();
     report.panics_in_log = server::panics_in_log(&log)?;
     if !report.panics_in_log.is_empty() {
-        report.failures.push(format!("{} panic line(s) in {}", report.panics_in_log.len(), log.display()));
+        report.failures.push(format!(
+            "{} panic line(s) in {}",
+            report.panics_in_log.len(),
+            log.display()
+        ));
     }
-    let (outcomes, violations) = std::mem::take(&mut *tally.lock().unwrap_or_else(|p| p.into_inner()));
-    report.outcomes = outcomes.into_iter().map(|(k, v)| (format!("{k:?}"), v)).collect();
+    let (outcomes, violations) =
+        std::mem::take(&mut *tally.lock().unwrap_or_else(|p| p.into_inner()));
+    report.outcomes = outcomes
+        .into_iter()
+        .map(|(k, v)| (format!("{k:?}"), v))
+        .collect();
     report.violations = violations;
     if !report.violations.is_empty() {
-        report.failures.push(format!("{} request(s) ended in a way their kind does not allow", report.violations.len()));
+        report.failures.push(format!(
+            "{} request(s) ended in a way their kind does not allow",
+            report.violations.len()
+        ));
     }
     let burst = report.outcomes.get("Burst").cloned().unwrap_or_default();
     if !burst.keys().any(|k| k.starts_with("429")) {
-        report.failures.push("the burst past the admission limit got no 429".into());
+        report
+            .failures
+            .push("the burst past the admission limit got no 429".into());
     }
     print(&report);
     std::fs::write(&args.out, serde_json::to_string_pretty(&report)?)?;
@@ -234,56 +328,91 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
 
 /// `count` requests from `concurrency` clients; request `i` draws its kind and details
 /// from `seed` and `i`.
-async fn phase(target: &Target, tally: &Tally, seed: u64, count: usize, concurrency: usize, done: Option<Arc<AtomicUsize>>) {
+async fn phase(
+    target: &Target,
+    tally: &Tally,
+    seed: u64,
+    count: usize,
+    concurrency: usize,
+    done: Option<Arc<AtomicUsize>>,
+) {
     use rand::SeedableRng;
     let next = Arc::new(AtomicUsize::new(0));
-    let workers: Vec<_> = (0..concurrency.min(count))
-        .map(|_| {
-            let (target, tally, next, done) = (target.clone(), tally.clone(), next.clone(), done.clone());
-            tokio::spawn(async move {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= count {
-                        break;
-                    }
-                    let s = seed.wrapping_mul(1_000_003).wrapping_add(i as u64);
-                    let mut rng = rand::rngs::StdRng::seed_from_u64(s);
-                    let kind = Kind::draw(&mut rng);
-                    let outcome = send(&target, kind, s).await;
-                    record(&tally, kind, &outcome);
-                    if let Some(d) = &done {
-                        d.fetch_add(1, Ordering::Relaxed);
-                    }
-                    if matches!(outcome, Outcome::Refused(429 | 503, _)) {
-                        // As a client honouring `Retry-After: 1`.
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
+    // A JoinSet aborts its tasks when dropped: a phase cut by the time limit stops
+    // sending at once.
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..concurrency.min(count) {
+        let (target, tally, next, done) =
+            (target.clone(), tally.clone(), next.clone(), done.clone());
+        workers.spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= count {
+                    break;
                 }
-            })
-        })
-        .collect();
-    for w in workers {
-        let _ = w.await;
+                let s = seed.wrapping_mul(1_000_003).wrapping_add(i as u64);
+                let mut rng = rand::rngs::StdRng::seed_from_u64(s);
+                let kind = Kind::draw(&mut rng);
+                let outcome = send(&target, kind, s).await;
+                record(&tally, kind, &outcome);
+                if let Some(d) = &done {
+                    d.fetch_add(1, Ordering::Relaxed);
+                }
+                if matches!(outcome, Outcome::Refused(429 | 503, _)) {
+                    // As a client honouring `Retry-After: 1`.
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        });
     }
+    while workers.join_next().await.is_some() {}
 }
 
 /// The mid-run events: a burst at 30% of the requests, a pause / weight update /
 /// resume cycle at 50%.
-async fn events(target: Target, tally: Tally, done: Arc<AtomicUsize>, total: usize, model: String) -> anyhow::Result<()> {
+async fn events(
+    target: Target,
+    tally: Tally,
+    done: Arc<AtomicUsize>,
+    total: usize,
+    model: String,
+) -> anyhow::Result<()> {
     wait_for_count(&done, total * 3 / 10).await;
     let n = burst(&target, &tally).await;
     println!("soak: burst of {n} requests sent");
     wait_for_count(&done, total / 2).await;
-    let admin = |path: &str| target.client.post(format!("{}{path}", target.base)).bearer_auth(ADMIN);
+    let admin = |path: &str| {
+        target
+            .client
+            .post(format!("{}{path}", target.base))
+            .bearer_auth(ADMIN)
+    };
     let r = admin("/pause?mode=keep").send().await?;
     anyhow::ensure!(r.status() == 200, "/pause answered {}", r.status());
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let r = admin("/update_weights_from_disk").json(&json!({"model_path": model, "weight_version": "soak-v2"})).send().await?;
-    anyhow::ensure!(r.status() == 200, "/update_weights_from_disk answered {}: {}", r.status(), r.text().await?);
+    let r = admin("/update_weights_from_disk")
+        .json(&json!({"model_path": model, "weight_version": "soak-v2"}))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        r.status() == 200,
+        "/update_weights_from_disk answered {}: {}",
+        r.status(),
+        r.text().await?
+    );
     let r = admin("/resume").send().await?;
     anyhow::ensure!(r.status() == 200, "/resume answered {}", r.status());
-    let models: serde_json::Value = target.client.get(format!("{}/v1/models", target.base)).send().await?.json().await?;
-    anyhow::ensure!(models["data"][0]["weight_version"] == "soak-v2", "weight_version after the update: {models}");
+    let models: serde_json::Value = target
+        .client
+        .get(format!("{}/v1/models", target.base))
+        .send()
+        .await?
+        .json()
+        .await?;
+    anyhow::ensure!(
+        models["data"][0]["weight_version"] == "soak-v2",
+        "weight_version after the update: {models}"
+    );
     println!("soak: pause / update_weights_from_disk / resume done (weight_version soak-v2)");
     Ok(())
 }
@@ -318,7 +447,10 @@ async fn progress(done: Arc<AtomicUsize>, total: usize, tally: Tally, pid: u32) 
         tokio::time::sleep(Duration::from_secs(5)).await;
         let violations = tally.lock().unwrap_or_else(|p| p.into_inner()).1.len();
         let rss = server::rss_of(pid).map(mb).unwrap_or(f64::NAN);
-        println!("soak: {}/{total} requests, {violations} unexpected outcome(s), RSS {rss:.1} MB", done.load(Ordering::Relaxed));
+        println!(
+            "soak: {}/{total} requests, {violations} unexpected outcome(s), RSS {rss:.1} MB",
+            done.load(Ordering::Relaxed)
+        );
     }
 }
 
@@ -327,7 +459,11 @@ async fn wait_idle(target: &Target) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let mut busy = 0.0;
-        for name in ["ponder:num_requests_running", "ponder:num_requests_waiting", "ponder:kv_cache_usage_perc"] {
+        for name in [
+            "ponder:num_requests_running",
+            "ponder:num_requests_waiting",
+            "ponder:kv_cache_usage_perc",
+        ] {
             busy += metric(&target.client, &target.base, name).await?;
         }
         if busy == 0.0 {
@@ -345,12 +481,18 @@ fn mb(bytes: u64) -> f64 {
 }
 
 fn print(report: &Report) {
-    println!("soak: {} requests in {:.0} s", report.requests, report.seconds);
+    println!(
+        "soak: {} requests in {:.0} s",
+        report.requests, report.seconds
+    );
     for (kind, outcomes) in &report.outcomes {
         let list: Vec<String> = outcomes.iter().map(|(o, n)| format!("{o} {n}")).collect();
         println!("  {kind:<26} {}", list.join(", "));
     }
-    println!("  RSS after warm-up {:.1} MB, after the run {:.1} MB", report.rss_after_warmup_mb, report.rss_after_run_mb);
+    println!(
+        "  RSS after warm-up {:.1} MB, after the run {:.1} MB",
+        report.rss_after_warmup_mb, report.rss_after_run_mb
+    );
     for (name, v) in &report.counters {
         println!("  {name} {v}");
     }

@@ -20,7 +20,13 @@ impl Server {
     /// and waits until `/ready` answers 200 (at most `ready_timeout`).
     ///
     /// Errors: the binary cannot start, or it exits or is not ready in time.
-    pub async fn start(ponder: &Path, model: &str, flags: &[String], log: PathBuf, ready_timeout: Duration) -> anyhow::Result<Self> {
+    pub async fn start(
+        ponder: &Path,
+        model: &str,
+        flags: &[String],
+        log: PathBuf,
+        ready_timeout: Duration,
+    ) -> anyhow::Result<Self> {
         let port = free_port()?;
         let out = File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
         let child = Command::new(ponder)
@@ -33,12 +39,19 @@ impl Server {
             .stdin(Stdio::null())
             .spawn()
             .with_context(|| format!("cannot start {}", ponder.display()))?;
-        let mut server = Self { child, base: format!("http://127.0.0.1:{port}"), log };
+        let mut server = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+        };
         let client = reqwest::Client::new();
         let deadline = Instant::now() + ready_timeout;
         loop {
             if let Some(status) = server.child.try_wait()? {
-                bail!("ponder exited during start-up ({status}); see {}", server.log.display());
+                bail!(
+                    "ponder exited during start-up ({status}); see {}",
+                    server.log.display()
+                );
             }
             if let Ok(r) = client.get(format!("{}/ready", server.base)).send().await {
                 if r.status().is_success() {
@@ -47,7 +60,10 @@ impl Server {
             }
             if Instant::now() > deadline {
                 let _ = server.child.kill();
-                bail!("ponder not ready after {ready_timeout:?}; see {}", server.log.display());
+                bail!(
+                    "ponder not ready after {ready_timeout:?}; see {}",
+                    server.log.display()
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -105,12 +121,19 @@ pub fn rss_of(pid: u32) -> anyhow::Result<u64> {
 }
 
 fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// One sample of `/metrics`: the value of every unlabelled or labelled series.
 pub async fn metric(client: &reqwest::Client, base: &str, name: &str) -> anyhow::Result<f64> {
-    let text = client.get(format!("{base}/metrics")).send().await?.text().await?;
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
     Ok(text
         .lines()
         .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
@@ -121,5 +144,9 @@ pub async fn metric(client: &reqwest::Client, base: &str, name: &str) -> anyhow:
 /// Lines of the log that show a panic (`panicked at`) or a 5xx answered by a handler.
 pub fn panics_in_log(log: &Path) -> anyhow::Result<Vec<String>> {
     let text = std::fs::read_to_string(log)?;
-    Ok(text.lines().filter(|l| l.contains("panicked at") || l.contains("RUST_BACKTRACE")).map(str::to_owned).collect())
+    Ok(text
+        .lines()
+        .filter(|l| l.contains("panicked at") || l.contains("RUST_BACKTRACE"))
+        .map(str::to_owned)
+        .collect())
 }

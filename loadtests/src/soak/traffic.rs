@@ -114,11 +114,25 @@ impl Outcome {
 pub fn verdict(kind: Kind, outcome: &Outcome) -> Result<(), String> {
     let ok = match (kind, outcome) {
         (_, Outcome::Lost(why)) => return Err(format!("{kind:?}: {why}")),
-        (Kind::Malformed | Kind::WrongType | Kind::TooLong, o) => matches!(o, Outcome::Refused(400, _)),
+        (Kind::Malformed | Kind::WrongType | Kind::TooLong, o) => {
+            matches!(o, Outcome::Refused(400, _))
+        }
         (Kind::Oversize, o) => matches!(o, Outcome::Refused(413, _)),
-        (Kind::Burst, o) => matches!(o, Outcome::Completed | Outcome::Refused(429 | 503, _) | Outcome::ErrorEvent(_)),
-        (Kind::AtShutdown, o) => matches!(o, Outcome::Completed | Outcome::Refused(503, _) | Outcome::ErrorEvent(_)),
-        (Kind::DisconnectBeforeHeaders | Kind::DisconnectAfterFirstChunk | Kind::DisconnectMidStream | Kind::NeverReads, _) => true,
+        (Kind::Burst, o) => matches!(
+            o,
+            Outcome::Completed | Outcome::Refused(429 | 503, _) | Outcome::ErrorEvent(_)
+        ),
+        (Kind::AtShutdown, o) => matches!(
+            o,
+            Outcome::Completed | Outcome::Refused(503, _) | Outcome::ErrorEvent(_)
+        ),
+        (
+            Kind::DisconnectBeforeHeaders
+            | Kind::DisconnectAfterFirstChunk
+            | Kind::DisconnectMidStream
+            | Kind::NeverReads,
+            _,
+        ) => true,
         // Ordinary requests: done, or a documented refusal / deadline.
         (_, Outcome::Completed | Outcome::Refused(429 | 503, _)) => true,
         (_, Outcome::ErrorEvent(code)) => code == "queue_timeout",
@@ -149,7 +163,11 @@ fn question(rng: &mut StdRng) -> String {
 
 /// The body of an ordinary request of `kind` (chat or completions).
 fn body(kind: Kind, rng: &mut StdRng) -> (&'static str, Value, usize) {
-    let n = if rng.random_bool(0.3) { rng.random_range(2..=8) } else { 1 };
+    let n = if rng.random_bool(0.3) {
+        rng.random_range(2..=8)
+    } else {
+        1
+    };
     let max_tokens = rng.random_range(8..=96);
     let q = question(rng);
     let chat = json!({"messages": [{"role": "user", "content": q}], "max_tokens": max_tokens, "n": n, "temperature": 0.8});
@@ -159,13 +177,19 @@ fn body(kind: Kind, rng: &mut StdRng) -> (&'static str, Value, usize) {
         _ => ("/v1/chat/completions", chat),
     };
     match kind {
-        Kind::ChatStream | Kind::CompletionStream | Kind::SlowReader | Kind::DisconnectAfterFirstChunk | Kind::DisconnectMidStream | Kind::AtShutdown => {
+        Kind::ChatStream
+        | Kind::CompletionStream
+        | Kind::SlowReader
+        | Kind::DisconnectAfterFirstChunk
+        | Kind::DisconnectMidStream
+        | Kind::AtShutdown => {
             body["stream"] = json!(true);
             body["stream_options"] = json!({"include_usage": true});
         }
         Kind::Structured => {
             let schema = json!({"type": "object", "properties": {"answer": {"type": "integer"}}, "required": ["answer"]});
-            body["response_format"] = json!({"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}});
+            body["response_format"] =
+                json!({"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}});
         }
         Kind::Budget => body["max_reasoning_tokens"] = json!(rng.random_range(1..=16)),
         _ => {}
@@ -186,10 +210,23 @@ pub async fn send(target: &Target, kind: Kind, seed: u64) -> Outcome {
         Kind::DisconnectBeforeHeaders => raw_half_headers(target).await,
         Kind::NeverReads => never_reads(target, &mut rng).await,
         Kind::Oversize => oversize(target).await,
-        Kind::Malformed => post_raw(target, "/v1/chat/completions", b"{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"".to_vec()).await,
+        Kind::Malformed => {
+            post_raw(
+                target,
+                "/v1/chat/completions",
+                b"{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"".to_vec(),
+            )
+            .await
+        }
         Kind::WrongType => {
-            let body = json!({"messages": [{"role": "user", "content": "hi"}], "max_tokens": "many"});
-            post_raw(target, "/v1/chat/completions", body.to_string().into_bytes()).await
+            let body =
+                json!({"messages": [{"role": "user", "content": "hi"}], "max_tokens": "many"});
+            post_raw(
+                target,
+                "/v1/chat/completions",
+                body.to_string().into_bytes(),
+            )
+            .await
         }
         Kind::TooLong => {
             let body = json!({"prompt": "1 + ".repeat(4000), "max_tokens": 4});
@@ -214,7 +251,13 @@ pub async fn send(target: &Target, kind: Kind, seed: u64) -> Outcome {
 
 /// A non-streaming request: 200 with `n` finished choices, or an error object.
 async fn whole(target: &Target, path: &str, body: &Value, n: usize) -> Outcome {
-    let r = match target.client.post(format!("{}{path}", target.base)).json(body).send().await {
+    let r = match target
+        .client
+        .post(format!("{}{path}", target.base))
+        .json(body)
+        .send()
+        .await
+    {
         Ok(r) => r,
         Err(e) => return Outcome::Lost(format!("transport: {e}")),
     };
@@ -226,7 +269,10 @@ async fn whole(target: &Target, path: &str, body: &Value, n: usize) -> Outcome {
     if status != 200 {
         return refused(status, &value);
     }
-    let choices = value["choices"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let choices = value["choices"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     if choices.len() == n && choices.iter().all(|c| c["finish_reason"].is_string()) {
         Outcome::Completed
     } else {
@@ -246,8 +292,21 @@ fn refused(status: u16, value: &Value) -> Outcome {
 }
 
 /// A streaming request read to `[DONE]` (or hung up on after `stop_after` chunks).
-async fn stream(target: &Target, path: &str, body: &Value, n: usize, stop_after: Option<usize>, pace: Option<Duration>) -> Outcome {
-    let r = match target.client.post(format!("{}{path}", target.base)).json(body).send().await {
+async fn stream(
+    target: &Target,
+    path: &str,
+    body: &Value,
+    n: usize,
+    stop_after: Option<usize>,
+    pace: Option<Duration>,
+) -> Outcome {
+    let r = match target
+        .client
+        .post(format!("{}{path}", target.base))
+        .json(body)
+        .send()
+        .await
+    {
         Ok(r) => r,
         Err(e) => return Outcome::Lost(format!("transport: {e}")),
     };
@@ -272,7 +331,9 @@ async fn stream(target: &Target, path: &str, body: &Value, n: usize, stop_after:
                 return match error {
                     Some(code) => Outcome::ErrorEvent(code),
                     None if finished.iter().all(|&f| f) => Outcome::Completed,
-                    None => Outcome::Lost(format!("[DONE] before every choice finished ({finished:?}); last chunk {last}")),
+                    None => Outcome::Lost(format!(
+                        "[DONE] before every choice finished ({finished:?}); last chunk {last}"
+                    )),
                 };
             }
             last = data.clone();
@@ -282,7 +343,11 @@ async fn stream(target: &Target, path: &str, body: &Value, n: usize, stop_after:
             if chunk.get("error").is_some() {
                 error = Some(chunk["error"]["code"].as_str().unwrap_or("none").to_owned());
             }
-            for c in chunk["choices"].as_array().map(Vec::as_slice).unwrap_or_default() {
+            for c in chunk["choices"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+            {
                 if let (Some(i), true) = (c["index"].as_u64(), c["finish_reason"].is_string()) {
                     if let Some(f) = finished.get_mut(i as usize) {
                         *f = true;
@@ -302,12 +367,22 @@ async fn stream(target: &Target, path: &str, body: &Value, n: usize, stop_after:
 }
 
 fn addr(target: &Target) -> std::net::SocketAddr {
-    target.base.trim_start_matches("http://").parse().expect("a loopback base URL")
+    target
+        .base
+        .trim_start_matches("http://")
+        .parse()
+        .expect("a loopback base URL")
 }
 
 /// Sends `body` by hand and reads the status line and error object.
 async fn post_raw(target: &Target, path: &str, body: Vec<u8>) -> Outcome {
-    let r = target.client.post(format!("{}{path}", target.base)).header("content-type", "application/json").body(body).send().await;
+    let r = target
+        .client
+        .post(format!("{}{path}", target.base))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await;
     match r {
         Ok(r) => {
             let status = r.status().as_u16();
@@ -323,7 +398,9 @@ async fn post_raw(target: &Target, path: &str, body: Vec<u8>) -> Outcome {
 
 async fn raw_half_headers(target: &Target) -> Outcome {
     if let Ok(mut s) = tokio::net::TcpStream::connect(addr(target)).await {
-        let _ = s.write_all(b"POST /v1/chat/completions HTTP/1.1\r\nHost: ponder\r\nContent-Le").await;
+        let _ = s
+            .write_all(b"POST /v1/chat/completions HTTP/1.1\r\nHost: ponder\r\nContent-Le")
+            .await;
     }
     Outcome::ClientGone
 }
@@ -343,20 +420,31 @@ async fn oversize(target: &Target) -> Outcome {
     let mut answer = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut answer)).await;
     let text = String::from_utf8_lossy(&answer);
-    let Some(status) = text.strip_prefix("HTTP/1.1 ").and_then(|t| t.get(..3)).and_then(|s| s.parse::<u16>().ok()) else {
+    let Some(status) = text
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|t| t.get(..3))
+        .and_then(|s| s.parse::<u16>().ok())
+    else {
         return Outcome::Lost(format!("no status line: {text:?}"));
     };
-    let code = if text.contains("request_too_large") { "request_too_large" } else { "none" };
+    let code = if text.contains("request_too_large") {
+        "request_too_large"
+    } else {
+        "none"
+    };
     Outcome::Refused(status, code.into())
 }
 
 /// A large stream (8 choices with 20 top logprobs a token: several MB, more than the
 /// kernel buffers a loopback socket) on a socket never read, then closed.
 async fn never_reads(target: &Target, rng: &mut StdRng) -> Outcome {
-    let body = json!({"messages": [{"role": "user", "content": question(rng)}], "max_tokens": 480, "n": 8,
+    let body =
+        json!({"messages": [{"role": "user", "content": question(rng)}], "max_tokens": 480, "n": 8,
         "logprobs": true, "top_logprobs": 20, "ignore_eos": true, "stream": true})
-    .to_string();
-    let Ok(socket) = tokio::net::TcpSocket::new_v4() else { return Outcome::Lost("no socket".into()) };
+        .to_string();
+    let Ok(socket) = tokio::net::TcpSocket::new_v4() else {
+        return Outcome::Lost("no socket".into());
+    };
     let _ = socket.set_recv_buffer_size(4096);
     if let Ok(mut s) = socket.connect(addr(target)).await {
         let head = format!("POST /v1/chat/completions HTTP/1.1\r\nHost: ponder\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", body.len());

@@ -24,13 +24,13 @@ fn main() -> ExitCode {
 }
 
 fn run(args: ponder::cli::ServeArgs) -> anyhow::Result<()> {
-    // Load before binding: the listener opens (and /health answers) once the model is ready.
+    // A busy port fails at once, before the model loads: the address is bound first,
+    // and only listened on (so /health answers) once the model is ready.
+    let socket = bind(&args.host, args.port)?;
     let server = ponder::load(&args)?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {}:{}: {e}", args.host, args.port))?;
+        let listener = socket.listen(1024).map_err(|e| anyhow::anyhow!("cannot listen on {}:{}: {e}", args.host, args.port))?;
         let shutdown = async {
             first_signal().await;
             // A second SIGTERM/SIGINT while draining exits at once.
@@ -42,6 +42,22 @@ fn run(args: ponder::cli::ServeArgs) -> anyhow::Result<()> {
         };
         ponder::serve(server, listener, shutdown).await
     })
+}
+
+/// Binds (without listening) the first address `host:port` resolves to.
+///
+/// Errors: the host does not resolve, or the address is in use.
+fn bind(host: &str, port: u16) -> anyhow::Result<tokio::net::TcpSocket> {
+    use std::net::ToSocketAddrs;
+    let addr = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| anyhow::anyhow!("cannot resolve --host {host}: {e}"))?
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("--host {host} resolves to no address"))?;
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr).map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e} (is another server on port {port}?)"))?;
+    Ok(socket)
 }
 
 /// SIGTERM (what Kubernetes and systemd send) or SIGINT.

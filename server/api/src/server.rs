@@ -23,7 +23,8 @@ use crate::state::SharedState;
 /// Errors: an I/O error of the listener; the engine thread stopped.
 pub async fn serve(server: LoadedServer, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, model = %server.state.model_name, "listening");
+    tracing::info!(%addr, model = %server.state.model_name, "listening (requests name the model {:?})", server.state.model_name);
+    let stats = tokio::spawn(log_stats(server.state.clone(), STATS_INTERVAL));
     let state = server.state.clone();
     let app = router(server.state.clone());
     let engine_died = Arc::new(AtomicBool::new(false));
@@ -39,8 +40,39 @@ pub async fn serve(server: LoadedServer, listener: TcpListener, shutdown: impl F
         drain(&state).await;
     };
     crate::listen::serve_http1(listener, app, server.state.header_read_timeout, drained).await;
+    stats.abort();
     anyhow::ensure!(!engine_died.load(Ordering::Relaxed), "the engine thread stopped");
     Ok(())
+}
+
+/// How often the engine's throughput and queue are logged (as vLLM does).
+const STATS_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Logs every `interval`, while anything happened: prompt and generation tokens/s,
+/// requests running and waiting, KV-cache usage and the prefix-cache hit rate.
+async fn log_stats(state: SharedState, interval: Duration) {
+    let mut last = state.engine.status();
+    loop {
+        tokio::time::sleep(interval).await;
+        let now = state.engine.status();
+        let busy = now.num_running + now.num_waiting + now.num_held > 0;
+        if !busy && now.generation_tokens == last.generation_tokens && now.prompt_tokens == last.prompt_tokens {
+            continue;
+        }
+        let secs = interval.as_secs_f64();
+        let queries = now.scheduler.prefix_cache_queries.saturating_sub(last.scheduler.prefix_cache_queries);
+        let hits = now.scheduler.prefix_cache_hits.saturating_sub(last.scheduler.prefix_cache_hits);
+        tracing::info!(
+            prompt_tok_per_s = format!("{:.1}", now.prompt_tokens.saturating_sub(last.prompt_tokens) as f64 / secs),
+            generation_tok_per_s = format!("{:.1}", now.generation_tokens.saturating_sub(last.generation_tokens) as f64 / secs),
+            running = now.num_running,
+            waiting = now.num_waiting + now.num_held,
+            kv_cache_usage = format!("{:.1}%", now.kv_cache_usage * 100.0),
+            prefix_cache_hit_rate = format!("{:.1}%", if queries == 0 { 0.0 } else { hits as f64 * 100.0 / queries as f64 }),
+            "engine stats"
+        );
+        last = now;
+    }
 }
 
 /// Refuses new requests, waits for the engine to run dry (`shutdown_timeout` at most),

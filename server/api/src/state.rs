@@ -84,11 +84,12 @@ pub struct CheckpointTarget {
 pub type SharedState = Arc<AppState>;
 
 impl AppState {
-    /// Checks a request's `model`: absent or the served name is fine; anything else is 404.
+    /// Checks a request's `model`: absent or the served name (in any ASCII case) is
+    /// fine; anything else is 404.
     pub fn check_model(&self, model: Option<&str>) -> Result<(), ApiError> {
         match model {
             None => Ok(()),
-            Some(m) if m == self.model_name => Ok(()),
+            Some(m) if m.eq_ignore_ascii_case(&self.model_name) => Ok(()),
             Some(m) => Err(ApiError::model_not_found(m)),
         }
     }
