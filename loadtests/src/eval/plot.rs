@@ -78,13 +78,18 @@ pub fn draw(path: &Path, bins: &[LengthBin], pass_at_1: f64, title: &str) -> any
     register_fonts()?;
     let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
     root.fill(&WHITE)?;
-    let x_max = bins.iter().map(|b| b.max_tokens as f64).fold(1.0, f64::max) * 1.05;
+    // The x axis spans the data (not 0..max): bins of long reasoning stay apart.
+    let lo = bins.iter().map(|b| b.min_tokens as f64).fold(f64::INFINITY, f64::min);
+    let hi = bins.iter().map(|b| b.max_tokens as f64).fold(1.0, f64::max);
+    let lo = if lo.is_finite() { lo } else { 0.0 };
+    let pad = ((hi - lo) * 0.08).max(1.0);
+    let (x_min, x_max) = ((lo - pad).max(0.0), hi + pad);
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 22))
         .margin(16)
         .x_label_area_size(48)
         .y_label_area_size(60)
-        .build_cartesian_2d(0.0..x_max, 0.0..1.1)?;
+        .build_cartesian_2d(x_min..x_max, 0.0..1.1)?;
     chart
         .configure_mesh()
         .light_line_style(WHITE)
@@ -95,7 +100,7 @@ pub fn draw(path: &Path, bins: &[LengthBin], pass_at_1: f64, title: &str) -> any
         .axis_desc_style(("sans-serif", 16))
         .label_style(("sans-serif", 13))
         .draw()?;
-    let overall = [(0.0, pass_at_1), (x_max, pass_at_1)];
+    let overall = [(x_min, pass_at_1), (x_max, pass_at_1)];
     chart
         .draw_series(DashedLineSeries::new(overall, 8, 6, RED.stroke_width(1)))?
         .label(format!("pass@1 = {pass_at_1:.3}"))

@@ -63,7 +63,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
         crate::progress::wrote(path);
     }
     if let Some(dir) = &args.plot_dir {
-        plot::draw_all(dir, &report.runs)?;
+        plot::draw_all(dir, &report.runs, args.slo)?;
         crate::progress::wrote(dir);
     }
     if report.runs.iter().all(|r| r.completed == 0) {

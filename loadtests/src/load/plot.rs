@@ -7,16 +7,17 @@ use anyhow::Context;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::metrics::RunReport;
+use super::metrics::{RunReport, Slo};
 use crate::eval::plot::register_fonts;
 
 type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 
-/// Writes `latency_cdf.png`, and `throughput_vs_concurrency.png` when there are
-/// several runs, into `dir` (created if missing).
-pub fn draw_all(dir: &Path, runs: &[RunReport]) -> anyhow::Result<()> {
+/// Writes `latency_cdf.png` (with the `--slo` thresholds drawn), and
+/// `throughput_vs_concurrency.png` when there are several runs, into `dir` (created if
+/// missing).
+pub fn draw_all(dir: &Path, runs: &[RunReport], slo: Option<Slo>) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    latency_cdfs(&dir.join("latency_cdf.png"), runs)?;
+    latency_cdfs(&dir.join("latency_cdf.png"), runs, slo.unwrap_or_default())?;
     if runs.len() > 1 {
         throughput_vs_concurrency(&dir.join("throughput_vs_concurrency.png"), runs)?;
     }
@@ -37,28 +38,30 @@ pub fn cdf_points(values: &[f64]) -> Vec<(f64, f64)> {
 }
 
 /// A 2×2 grid of CDFs, 1200×900.
-fn latency_cdfs(path: &Path, runs: &[RunReport]) -> anyhow::Result<()> {
+fn latency_cdfs(path: &Path, runs: &[RunReport], slo: Slo) -> anyhow::Result<()> {
     register_fonts()?;
     let root = BitMapBackend::new(path, (1200, 900)).into_drawing_area();
     root.fill(&WHITE)?;
     let panels = root.split_evenly((2, 2));
     type Pick = fn(&RunReport) -> Vec<f64>;
-    let metrics: [(&str, Pick); 4] = [
-        ("TTFT (ms)", |r| r.samples.iter().map(|s| s.ttft_ms).collect()),
-        ("TPOT (ms)", |r| r.samples.iter().filter_map(|s| s.tpot_ms).collect()),
-        ("ITL (ms)", |r| r.samples.iter().flat_map(|s| s.itl_ms.iter().copied()).collect()),
-        ("E2E latency (ms)", |r| r.samples.iter().map(|s| s.e2e_ms).collect()),
+    let metrics: [(&str, Pick, Option<f64>); 4] = [
+        ("TTFT (ms)", |r| r.samples.iter().map(|s| s.ttft_ms).collect(), slo.ttft_ms),
+        ("TPOT (ms)", |r| r.samples.iter().filter_map(|s| s.tpot_ms).collect(), slo.tpot_ms),
+        ("ITL (ms)", |r| r.samples.iter().flat_map(|s| s.itl_ms.iter().copied()).collect(), None),
+        ("E2E latency (ms)", |r| r.samples.iter().map(|s| s.e2e_ms).collect(), slo.e2el_ms),
     ];
-    for (panel, (name, pick)) in panels.iter().zip(metrics) {
+    for (panel, (name, pick, threshold)) in panels.iter().zip(metrics) {
         let series: Vec<(String, Vec<(f64, f64)>)> = runs.iter().map(|r| (label(r), cdf_points(&pick(r)))).collect();
-        cdf_panel(panel, name, &series)?;
+        cdf_panel(panel, name, &series, threshold)?;
     }
     root.present().with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
 
-fn cdf_panel(area: &Area, name: &str, series: &[(String, Vec<(f64, f64)>)]) -> anyhow::Result<()> {
-    let x_max = series.iter().flat_map(|(_, p)| p.iter().map(|(x, _)| *x)).fold(1e-3, f64::max) * 1.05;
+/// One CDF panel; `threshold` (an SLO, ms) is drawn as a dashed vertical line.
+fn cdf_panel(area: &Area, name: &str, series: &[(String, Vec<(f64, f64)>)], threshold: Option<f64>) -> anyhow::Result<()> {
+    let data_max = series.iter().flat_map(|(_, p)| p.iter().map(|(x, _)| *x)).fold(1e-3, f64::max);
+    let x_max = data_max.max(threshold.unwrap_or(0.0)) * 1.05;
     let mut chart = ChartBuilder::on(area)
         .caption(format!("CDF of {name}"), ("sans-serif", 20))
         .margin(12)
@@ -80,6 +83,13 @@ fn cdf_panel(area: &Area, name: &str, series: &[(String, Vec<(f64, f64)>)]) -> a
             .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))?
             .label(label.as_str())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+    }
+    if let Some(t) = threshold {
+        let dashed = DashedLineSeries::new([(t, 0.0), (t, 1.0)], 6, 4, BLACK.stroke_width(2));
+        chart
+            .draw_series(dashed)?
+            .label(format!("SLO {t:.0} ms"))
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK));
     }
     chart
         .configure_series_labels()
@@ -107,15 +117,18 @@ fn throughput_vs_concurrency(path: &Path, runs: &[RunReport]) -> anyhow::Result<
     Ok(())
 }
 
+/// Concurrency on a log₂-spaced x axis (1, 2, 4, … streams), values labelled beside
+/// their markers.
 fn xy_panel(area: &Area, y_name: &str, points: &[(f64, f64)], color: RGBColor) -> anyhow::Result<()> {
-    let x_max = points.iter().map(|p| p.0).fold(1.0, f64::max) * 1.1;
-    let y_max = points.iter().map(|p| p.1).fold(1e-3, f64::max) * 1.15;
+    let x_min = points.iter().map(|p| p.0).fold(f64::INFINITY, f64::min).max(1.0) / 1.5;
+    let x_max = points.iter().map(|p| p.0).fold(1.0, f64::max) * 1.5;
+    let y_max = points.iter().map(|p| p.1).fold(1e-3, f64::max) * 1.2;
     let mut chart = ChartBuilder::on(area)
         .caption(format!("{y_name} vs max concurrency"), ("sans-serif", 20))
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(60)
-        .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
+        .build_cartesian_2d((x_min..x_max).log_scale(), 0.0..y_max)?;
     chart
         .configure_mesh()
         .light_line_style(WHITE)
@@ -127,7 +140,7 @@ fn xy_panel(area: &Area, y_name: &str, points: &[(f64, f64)], color: RGBColor) -
         .draw()?;
     chart.draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))?;
     chart.draw_series(points.iter().map(|&(x, y)| {
-        EmptyElement::at((x, y)) + Circle::new((0, 0), 4, color.filled()) + Text::new(format!("{y:.3}"), (-14, -18), ("sans-serif", 12))
+        EmptyElement::at((x, y)) + Circle::new((0, 0), 4, color.filled()) + Text::new(format!("{y:.3}"), (8, -20), ("sans-serif", 12))
     }))?;
     Ok(())
 }
