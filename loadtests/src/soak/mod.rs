@@ -163,7 +163,7 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
 
     // Warm-up: the same mix and a burst as large as the main phase's (so buffers, caches
     // and the allocator reach their working size), then the RSS baseline once idle.
-    let warmup = (args.requests / 10).clamp(100, 1000);
+    let warmup = (args.requests / 10).clamp(300, 1000);
     phase(
         &target,
         &Tally::default(),
