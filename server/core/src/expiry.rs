@@ -31,12 +31,13 @@ impl EngineCore {
                 ended.push((id, Expiry::SlowReader { unread, limit: cfg.stream_stall_timeout }));
             }
         }
-        let mut changed = !ended.is_empty();
+        // Each request is told only once the status no longer counts it, so a client
+        // that reads the metrics after its error sees the queue without it.
+        let mut notices = Vec::new();
         for (id, why) in ended {
-            self.count(why);
             if let Some(live) = self.requests.remove(&id) {
                 tracing::warn!(request = %live.external_id, "{why}");
-                let _ = live.events.send(EngineEvent::Expired(why));
+                notices.push((live.events, why));
             }
             self.scheduler.abort_request(id);
         }
@@ -44,15 +45,17 @@ impl EngineCore {
             let (expired, kept): (Vec<_>, Vec<_>) =
                 std::mem::take(&mut self.held).into_iter().partition(|h| now.duration_since(h.live.arrived) >= limit);
             self.held = kept;
-            for held in expired {
-                let why = Expiry::QueueTime { limit, paused: true };
-                self.count(why);
-                let _ = held.live.events.send(EngineEvent::Expired(why));
-                changed = true;
-            }
+            notices.extend(expired.into_iter().map(|h| (h.live.events, Expiry::QueueTime { limit, paused: true })));
         }
-        if changed {
-            self.after_change();
+        if notices.is_empty() {
+            return;
+        }
+        for (_, why) in &notices {
+            self.count(*why);
+        }
+        self.after_change();
+        for (events, why) in notices {
+            let _ = events.send(EngineEvent::Expired(why));
         }
     }
 
