@@ -251,20 +251,14 @@ pub async fn send(target: &Target, kind: Kind, seed: u64) -> Outcome {
 
 /// A non-streaming request: 200 with `n` finished choices, or an error object.
 async fn whole(target: &Target, path: &str, body: &Value, n: usize) -> Outcome {
-    let r = match target
-        .client
-        .post(format!("{}{path}", target.base))
-        .json(body)
-        .send()
-        .await
-    {
+    let r = match transmit(target.client.post(format!("{}{path}", target.base)).json(body)).await {
         Ok(r) => r,
-        Err(e) => return Outcome::Lost(format!("transport: {e}")),
+        Err(lost) => return lost,
     };
     let status = r.status().as_u16();
-    let value: Value = match r.json().await {
+    let value = match json_body(r).await {
         Ok(v) => v,
-        Err(e) => return Outcome::Lost(format!("{status} without a JSON body: {e}")),
+        Err(lost) => return lost,
     };
     if status != 200 {
         return refused(status, &value);
@@ -280,6 +274,19 @@ async fn whole(target: &Target, path: &str, body: &Value, n: usize) -> Outcome {
     }
 }
 
+/// Sends `request`; a transport failure is the request's (lost) outcome.
+async fn transmit(request: reqwest::RequestBuilder) -> Result<reqwest::Response, Outcome> {
+    request.send().await.map_err(|e| Outcome::Lost(format!("transport: {e}")))
+}
+
+/// The JSON body of `r`; a response without one is a lost outcome.
+async fn json_body(r: reqwest::Response) -> Result<Value, Outcome> {
+    let status = r.status().as_u16();
+    r.json().await.map_err(|e| Outcome::Lost(format!("{status} without a JSON body: {e}")))
+}
+
+/// The outcome of an error answer: its status and code, or lost (a 5xx other than
+/// 503, or no OpenAI error object).
 fn refused(status: u16, value: &Value) -> Outcome {
     let code = value["error"]["code"].as_str().unwrap_or("none").to_owned();
     if status >= 500 && status != 503 {
@@ -300,21 +307,15 @@ async fn stream(
     stop_after: Option<usize>,
     pace: Option<Duration>,
 ) -> Outcome {
-    let r = match target
-        .client
-        .post(format!("{}{path}", target.base))
-        .json(body)
-        .send()
-        .await
-    {
+    let r = match transmit(target.client.post(format!("{}{path}", target.base)).json(body)).await {
         Ok(r) => r,
-        Err(e) => return Outcome::Lost(format!("transport: {e}")),
+        Err(lost) => return lost,
     };
     let status = r.status().as_u16();
     if status != 200 {
-        return match r.json::<Value>().await {
+        return match json_body(r).await {
             Ok(v) => refused(status, &v),
-            Err(e) => Outcome::Lost(format!("{status} without a JSON body: {e}")),
+            Err(lost) => lost,
         };
     }
     let mut bytes = r.bytes_stream();
@@ -376,23 +377,16 @@ fn addr(target: &Target) -> std::net::SocketAddr {
 
 /// Sends `body` by hand and reads the status line and error object.
 async fn post_raw(target: &Target, path: &str, body: Vec<u8>) -> Outcome {
-    let r = target
-        .client
-        .post(format!("{}{path}", target.base))
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await;
-    match r {
-        Ok(r) => {
-            let status = r.status().as_u16();
-            match r.json::<Value>().await {
-                Ok(v) if status != 200 => refused(status, &v),
-                Ok(v) => Outcome::Lost(format!("bad input accepted: {v}")),
-                Err(e) => Outcome::Lost(format!("{status} without a JSON body: {e}")),
-            }
-        }
-        Err(e) => Outcome::Lost(format!("transport: {e}")),
+    let request = target.client.post(format!("{}{path}", target.base)).header("content-type", "application/json").body(body);
+    let r = match transmit(request).await {
+        Ok(r) => r,
+        Err(lost) => return lost,
+    };
+    let status = r.status().as_u16();
+    match json_body(r).await {
+        Ok(v) if status != 200 => refused(status, &v),
+        Ok(v) => Outcome::Lost(format!("bad input accepted: {v}")),
+        Err(lost) => lost,
     }
 }
 

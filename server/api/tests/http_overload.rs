@@ -6,7 +6,6 @@
 
 mod http_support;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use http_support::gauge;
@@ -16,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const ADMIN: &str = "admin-secret";
 
 async fn start(extra: &[&str]) -> String {
-    let model = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/assets/tiny-reasoner");
+    let model = http_support::tiny_reasoner();
     let mut flags = vec!["--admin-api-key", ADMIN, "--kv-cache-memory", "64MiB"];
     flags.extend_from_slice(extra);
     http_support::start_server_with(model.to_str().unwrap(), &flags).await
@@ -28,18 +27,11 @@ fn prompt(stream: bool, n: usize, max_tokens: usize) -> Value {
 }
 
 async fn admin(client: &reqwest::Client, base: &str, path: &str) {
-    let r = client.post(format!("{base}{path}")).bearer_auth(ADMIN).send().await.unwrap();
-    assert_eq!(r.status(), 200, "{path}");
+    http_support::admin_ok(client, base, ADMIN, path).await;
 }
 
 async fn idle(client: &reqwest::Client, base: &str) {
-    for _ in 0..500 {
-        if gauge(client, base, "ponder:kv_cache_usage_perc").await == 0.0 && gauge(client, base, "ponder:num_requests_running").await == 0.0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("blocks still in use");
+    http_support::wait_idle(client, base, 500).await;
 }
 
 /// Connects with a 4 KiB receive buffer and sends `request` (never reading the answer).

@@ -4,45 +4,20 @@
 //! `/abort_requests`, and appears in the request's one JSON log line, which holds
 //! counts and timings but never the prompt text or a key.
 
-use std::io::Read;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+mod http_support;
 
+use std::io::Read;
+use std::process::{Command, Stdio};
+
+use http_support::BinaryServer as Server;
 use serde_json::{json, Value};
 
 const ADMIN: &str = "admin-secret";
 const SECRET_PROMPT: &str = "What is 347 + 589? zebra-marker";
 
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 async fn start() -> Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/assets/tiny-reasoner");
-    let child = Command::new(env!("CARGO_BIN_EXE_ponder"))
-        .args(["serve", model, "--port", &port.to_string(), "--kv-cache-memory", "16MiB", "--admin-api-key", ADMIN])
-        .args(["--api-key", "user-key", "--log-format", "json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = Server { child, base: format!("http://127.0.0.1:{port}") };
-    for _ in 0..600 {
-        if reqwest::get(format!("{}/health", server.base)).await.is_ok_and(|r| r.status() == 200) {
-            return server;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the server did not start");
+    let flags = ["--admin-api-key", ADMIN, "--api-key", "user-key", "--log-format", "json"];
+    Server::start(&flags, Stdio::piped()).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

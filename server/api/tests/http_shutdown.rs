@@ -3,45 +3,19 @@
 //! `abort`); the process exits 0; a second signal exits at once. A request frozen by
 //! `/pause?mode=keep` keeps the drain going for as long as the test needs.
 
-use std::process::{Child, Command, Stdio};
+mod http_support;
+
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use http_support::BinaryServer as Server;
 use serde_json::{json, Value};
 
 const ADMIN: &str = "admin-secret";
 
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 async fn start(timeout_s: &str) -> Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/assets/tiny-reasoner");
-    let child = Command::new(env!("CARGO_BIN_EXE_ponder"))
-        .args(["serve", model, "--port", &port.to_string(), "--kv-cache-memory", "16MiB", "--admin-api-key", ADMIN])
-        .args(["--shutdown-timeout", timeout_s])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Owned by `Server` at once, so its Drop kills and reaps the child on every path.
-    let server = Server { child, base: format!("http://127.0.0.1:{port}") };
-    for _ in 0..600 {
-        if reqwest::get(format!("{}/health", server.base)).await.is_ok_and(|r| r.status() == 200) {
-            return server;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the server did not start");
+    Server::start(&["--admin-api-key", ADMIN, "--shutdown-timeout", timeout_s], Stdio::null()).await
 }
 
 fn signal(server: &Server, name: &str) {

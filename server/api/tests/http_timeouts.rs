@@ -5,16 +5,13 @@
 
 mod http_support;
 
-use std::path::PathBuf;
-use std::time::Duration;
 
-use http_support::gauge;
 use serde_json::{json, Value};
 
 const ADMIN: &str = "admin-secret";
 
 async fn start(extra: &[&str]) -> String {
-    let model = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/assets/tiny-reasoner");
+    let model = http_support::tiny_reasoner();
     let mut flags = vec!["--admin-api-key", ADMIN, "--kv-cache-memory", "16MiB"];
     flags.extend_from_slice(extra);
     http_support::start_server_with(model.to_str().unwrap(), &flags).await
@@ -26,18 +23,11 @@ fn body(stream: bool) -> Value {
 }
 
 async fn admin(client: &reqwest::Client, base: &str, path: &str) {
-    let r = client.post(format!("{base}{path}")).bearer_auth(ADMIN).send().await.unwrap();
-    assert_eq!(r.status(), 200, "{path}");
+    http_support::admin_ok(client, base, ADMIN, path).await;
 }
 
 async fn idle(client: &reqwest::Client, base: &str) {
-    for _ in 0..200 {
-        if gauge(client, base, "ponder:kv_cache_usage_perc").await == 0.0 && gauge(client, base, "ponder:num_requests_running").await == 0.0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("blocks still in use after the timeout");
+    http_support::wait_idle(client, base, 200).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

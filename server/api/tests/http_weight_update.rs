@@ -8,14 +8,10 @@ mod http_support;
 use std::path::{Path, PathBuf};
 
 use futures::StreamExt;
-use http_support::{gauge, read_stream};
+use http_support::{gauge, read_stream, tiny_reasoner};
 use serde_json::{json, Value};
 
 const ADMIN: &str = "admin-secret";
-
-fn tiny_reasoner() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/assets/tiny-reasoner")
-}
 
 /// A copy of the tiny reasoner in `dir` with one layer's MLP down-projection scaled by 1.5.
 fn perturbed_copy(dir: &Path) -> PathBuf {
@@ -82,13 +78,7 @@ async fn chat_logprobs(client: &reqwest::Client, base: &str) -> (Vec<f64>, Strin
 }
 
 async fn wait_idle(client: &reqwest::Client, base: &str) {
-    for _ in 0..200 {
-        if gauge(client, base, "ponder:kv_cache_usage_perc").await == 0.0 && gauge(client, base, "ponder:num_requests_running").await == 0.0 {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    panic!("KV blocks leaked: usage {}", gauge(client, base, "ponder:kv_cache_usage_perc").await);
+    http_support::wait_idle(client, base, 200).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -71,3 +71,65 @@ pub async fn read_stream(response: reqwest::Response, mut on_chunk: impl FnMut(&
     }
     panic!("stream ended without [DONE]");
 }
+
+/// The tiny reasoner's model folder (in the repository).
+pub fn tiny_reasoner() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/assets/tiny-reasoner")
+}
+
+/// POSTs `path` with the admin key and checks it answered 200.
+pub async fn admin_ok(client: &reqwest::Client, base: &str, key: &str, path: &str) {
+    let r = client.post(format!("{base}{path}")).bearer_auth(key).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{path}");
+}
+
+/// Polls `/metrics` every 10 ms, at most `tries` times, until nothing runs and no KV
+/// block is used; panics with the KV usage otherwise.
+pub async fn wait_idle(client: &reqwest::Client, base: &str, tries: usize) {
+    for _ in 0..tries {
+        if gauge(client, base, "ponder:kv_cache_usage_perc").await == 0.0 && gauge(client, base, "ponder:num_requests_running").await == 0.0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("KV blocks still in use: usage {}", gauge(client, base, "ponder:kv_cache_usage_perc").await);
+}
+
+/// The real `ponder` binary serving on a free loopback port; killed and reaped on drop.
+pub struct BinaryServer {
+    pub child: std::process::Child,
+    pub base: String,
+}
+
+impl BinaryServer {
+    /// Starts `ponder serve <tiny reasoner> --port P --kv-cache-memory 16MiB` plus `flags`
+    /// (stdout to `stdout`, stderr dropped) and waits (at most 30 s) until `/health` is 200.
+    pub async fn start(flags: &[&str], stdout: std::process::Stdio) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_ponder"))
+            .arg("serve")
+            .arg(tiny_reasoner())
+            .args(["--port", &port.to_string(), "--kv-cache-memory", "16MiB"])
+            .args(flags)
+            .stdout(stdout)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Owned at once, so Drop kills and reaps the child on every path.
+        let server = Self { child, base: format!("http://127.0.0.1:{port}") };
+        for _ in 0..600 {
+            if reqwest::get(format!("{}/health", server.base)).await.is_ok_and(|r| r.status() == 200) {
+                return server;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the server did not start");
+    }
+}
+
+impl Drop for BinaryServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
