@@ -28,6 +28,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 STATE = os.path.join(HERE, ".cluster.json")
 ADMIN_KEY = os.environ.get("PONDER_ADMIN_API_KEY", "cluster-admin")
 ROUTER = os.path.join(HERE, ".venv", "bin", "sglang-router")
+BENCH = os.path.join(ROOT, "target", "debug", "ponder-bench")
 
 
 def http(method, url, body=None, key=None, timeout=60):
@@ -182,16 +183,46 @@ def stream_chat(base, messages, max_tokens, temperature, timeout=120):
     return ttft, tokens, None if done else "no [DONE]", content
 
 
+def problem(p, tag="Problem"):
+    """Problem `p`: a context of its own (about 200 tokens), shared only by its samples."""
+    context = " ".join(f"item {p}-{k} costs {(p * 31 + k * 17) % 97} coins;" for k in range(8))
+    return f"{tag} {p}: {context} what is {100 + 7 * p} + {200 + 13 * p}?"
+
+
+def bench_grpo(base, label, log_dir, urls, prompts=64, samples=8):
+    """The GRPO part alone through `ponder-bench load` (`--dataset grpo --grpo-split`:
+    64 new problems × 8 requests of n=1, 24 in flight, temperature 1, 24 tokens), with
+    the prefix-cache hit rate of the replicas over that run."""
+    path = os.path.join(log_dir, "grpo-problems.jsonl")
+    with open(path, "w") as f:
+        for p in range(prompts):
+            f.write(json.dumps({"prompt": problem(p, tag="Exercise")}) + "\n")
+    out = os.path.join(log_dir, f"bench-{label.replace(' ', '-')}.json")
+    before = [counters(u) for u in urls]
+    with open(os.path.join(log_dir, "bench.log"), "a") as log:
+        subprocess.run([BENCH, "load", "--base-url", base + "/v1", "--model", "tiny-reasoner", "--dataset", "grpo",
+                        "--dataset-path", path, "--grpo-prompts", str(prompts), "--grpo-samples", str(samples),
+                        "--grpo-split", "--output-len", "24", "--temperature", "1", "--max-concurrency", "24",
+                        "--output-json", out], check=True, stdout=log, stderr=log)
+    after = [counters(u) for u in urls]
+    run = json.load(open(out))["runs"][0]
+    return {
+        "requests": run["requests"],
+        "failed": run["failed_requests"],
+        "output_tok_per_s": round(run["output_throughput"], 1),
+        "ttft_p50_ms": round(run["ttft_ms"]["median"], 1),
+        "ttft_p99_ms": round(run["ttft_ms"]["p99"], 1),
+        "prefix_cache_hit_rate": round(hit_rate(before, after), 3),
+    }
+
+
 def grpo_and_chat_load(base, concurrency=24, prompts=64, samples=8, chats=16, turns=4):
     """64 prompts × 8 samples (separate requests, as a GRPO sampler sends them) and 16
     multi-turn chats that resend their history. Returns a summary dict."""
     jobs = []
     for p in range(prompts):
-        # A problem of its own (about 200 tokens), shared only by its 8 samples.
-        context = " ".join(f"item {p}-{k} costs {(p * 31 + k * 17) % 97} coins;" for k in range(8))
-        q = f"Problem {p}: {context} what is {100 + 7 * p} + {200 + 13 * p}?"
         for _ in range(samples):
-            jobs.append(("grpo", [{"role": "user", "content": q}]))
+            jobs.append(("grpo", [{"role": "user", "content": problem(p)}]))
     results = []
     lock = threading.Lock()
 
@@ -251,6 +282,7 @@ def experiment(args):
             summary["requests_per_replica"] = [
                 int(a.get("ponder:e2e_request_latency_seconds_count", 0) - b.get("ponder:e2e_request_latency_seconds_count", 0))
                 for b, a in zip(before, after)]
+            summary["ponder-bench grpo"] = bench_grpo(target, label, args.log_dir, c.replica_urls)
             report[label] = summary
             print(f"{label:<20} {json.dumps(summary)}", flush=True)
         finally:

@@ -40,6 +40,17 @@ pub struct Metrics {
     pub inter_token_latency_seconds: Histogram,
     /// Seconds from a request's first token to its last (vLLM's decode time).
     pub request_decode_time_seconds: Histogram,
+    /// Seconds from the engine accepting a request to its first scheduled step
+    /// (queued, or held while paused).
+    pub request_queue_time_seconds: Histogram,
+    /// Seconds from a request's first scheduled step to its first token (its prefill,
+    /// chunked or not).
+    pub request_prefill_time_seconds: Histogram,
+    /// Seconds from a request's first scheduled step to its last token (prefill and
+    /// decode).
+    pub request_inference_time_seconds: Histogram,
+    /// Sequences whose thinking budget ran out, so the engine closed their reasoning.
+    pub reasoning_budget_exhausted_total: IntCounter,
     /// Seconds from arrival to the first answer (`content`) token, after the reasoning.
     pub time_to_first_answer_token_seconds: Histogram,
     /// Finished choices by `finished_reason` (`stop`, `length`, `abort`).
@@ -99,6 +110,22 @@ impl Metrics {
             request_decode_time_seconds: Histogram::with_opts(
                 HistogramOpts::new("ponder:request_decode_time_seconds", "First to last token of a request.").buckets(LATENCY_BUCKETS.to_vec()),
             )?,
+            request_queue_time_seconds: Histogram::with_opts(
+                HistogramOpts::new("ponder:request_queue_time_seconds", "Acceptance to the first scheduled step of a request.")
+                    .buckets(LATENCY_BUCKETS.to_vec()),
+            )?,
+            request_prefill_time_seconds: Histogram::with_opts(
+                HistogramOpts::new("ponder:request_prefill_time_seconds", "First scheduled step to the first token of a request.")
+                    .buckets(LATENCY_BUCKETS.to_vec()),
+            )?,
+            request_inference_time_seconds: Histogram::with_opts(
+                HistogramOpts::new("ponder:request_inference_time_seconds", "First scheduled step to the last token of a request.")
+                    .buckets(LATENCY_BUCKETS.to_vec()),
+            )?,
+            reasoning_budget_exhausted_total: IntCounter::new(
+                "ponder:reasoning_budget_exhausted_total",
+                "Sequences whose thinking budget ran out (the engine closed their reasoning).",
+            )?,
             time_to_first_answer_token_seconds: Histogram::with_opts(
                 HistogramOpts::new("ponder:time_to_first_answer_token_seconds", "Arrival to the first answer token, after the reasoning.")
                     .buckets(LATENCY_BUCKETS.to_vec()),
@@ -142,6 +169,10 @@ impl Metrics {
         m.registry.register(Box::new(m.e2e_request_latency_seconds.clone()))?;
         m.registry.register(Box::new(m.inter_token_latency_seconds.clone()))?;
         m.registry.register(Box::new(m.request_decode_time_seconds.clone()))?;
+        m.registry.register(Box::new(m.request_queue_time_seconds.clone()))?;
+        m.registry.register(Box::new(m.request_prefill_time_seconds.clone()))?;
+        m.registry.register(Box::new(m.request_inference_time_seconds.clone()))?;
+        m.registry.register(Box::new(m.reasoning_budget_exhausted_total.clone()))?;
         m.registry.register(Box::new(m.time_to_first_answer_token_seconds.clone()))?;
         m.registry.register(Box::new(m.request_success_total.clone()))?;
         m.registry.register(Box::new(m.reasoning_tokens_total.clone()))?;
@@ -164,6 +195,7 @@ impl Metrics {
         catch_up(&self.prefix_cache_queries_total, status.scheduler.prefix_cache_queries);
         catch_up(&self.prefix_cache_hits_total, status.scheduler.prefix_cache_hits);
         catch_up(&self.num_preemptions_total, status.scheduler.preemptions);
+        catch_up(&self.reasoning_budget_exhausted_total, status.scheduler.reasoning_budget_exhausted);
         catch_up(&self.weight_updates_total, status.weight_updates);
         catch_up(&self.requests_expired_total.with_label_values(&["queue_time"]), status.expired_queue_time);
         catch_up(&self.requests_expired_total.with_label_values(&["slow_reader"]), status.expired_slow_reader);
@@ -213,6 +245,7 @@ mod tests {
         status.generation_tokens = 10;
         status.scheduler.prefix_cache_hits = 4;
         status.weight_updates = 1;
+        status.scheduler.reasoning_budget_exhausted = 2;
         status.paused = Some(ponder_core::PauseMode::Keep);
         m.observe_engine(&status);
         m.observe_engine(&status);
@@ -220,6 +253,7 @@ mod tests {
         assert!(text.contains("ponder:generation_tokens_total 10"), "{text}");
         assert!(text.contains("ponder:prefix_cache_hits_total 4"), "{text}");
         assert!(text.contains("ponder:weight_updates_total 1"), "{text}");
+        assert!(text.contains("ponder:reasoning_budget_exhausted_total 2"), "{text}");
         assert!(text.contains("ponder:is_paused 1"), "{text}");
     }
 }

@@ -183,4 +183,16 @@ async fn the_reasoning_and_outcome_metrics_match_the_responses() {
     assert_eq!(gauge(&client, &base, "ponder:time_to_first_answer_token_seconds_count").await, 1.0);
     assert!(gauge(&client, &base, "ponder:inter_token_latency_seconds_count").await > 10.0);
     assert_eq!(gauge(&client, &base, "ponder:request_decode_time_seconds_count").await, 1.0);
+    for phase in ["queue", "prefill", "inference"] {
+        assert_eq!(gauge(&client, &base, &format!("ponder:request_{phase}_time_seconds_count")).await, 1.0, "{phase}");
+    }
+    assert_eq!(gauge(&client, &base, "ponder:reasoning_budget_exhausted_total").await, 0.0);
+    // A budget of 2 reasoning tokens runs out in each of the three choices.
+    let budget = json!({"messages": [{"role": "user", "content": "What is 12 + 30?"}], "max_tokens": 60, "n": 3, "max_reasoning_tokens": 2});
+    let r: Value = client.post(format!("{base}/v1/chat/completions")).json(&budget).send().await.unwrap().json().await.unwrap();
+    for choice in r["choices"].as_array().unwrap() {
+        assert!(choice["message"]["reasoning_content"].as_str().is_some(), "{r}");
+    }
+    assert_eq!(gauge(&client, &base, "ponder:reasoning_budget_exhausted_total").await, 3.0);
+    assert_eq!(gauge(&client, &base, "ponder:request_queue_time_seconds_count").await, 2.0);
 }

@@ -58,7 +58,7 @@ pub(crate) struct Live {
     pub(crate) unfinished: usize,
     /// When the engine accepted it (the queue clock).
     pub(crate) arrived: Instant,
-    /// Whether a sequence of it has run (then the queue clock no longer applies).
+    /// Whether a sequence of it was scheduled (then the queue clock no longer applies).
     pub(crate) scheduled: bool,
     /// Since when its reader is `stream_buffer_events` behind.
     pub(crate) stalled_since: Option<Instant>,
@@ -197,6 +197,7 @@ impl EngineCore {
         }
         self.expire(Instant::now());
         let batch = self.scheduler.schedule();
+        self.mark_scheduled(&batch);
         if batch.is_empty() {
             if !batch.finished_seq_ids.is_empty() {
                 // No work, but the runner must forget finished sequences' state.
@@ -220,6 +221,19 @@ impl EngineCore {
         }
         self.after_change();
         batch
+    }
+
+    /// Tells each request that runs for the first time in `batch` how long it queued.
+    fn mark_scheduled(&mut self, batch: &ScheduledBatch) {
+        let now = Instant::now();
+        for seq in &batch.seqs {
+            let Some(id) = self.scheduler.sequence(seq.seq_id).map(|s| s.request_id()) else { continue };
+            let Some(live) = self.requests.get_mut(&id) else { continue };
+            if !live.scheduled {
+                live.scheduled = true;
+                let _ = live.events.send(EngineEvent::Scheduled { queued: now.duration_since(live.arrived) });
+            }
+        }
     }
 
     /// Sends one update to its request; a closed stream aborts the request.

@@ -70,11 +70,11 @@ fn wait_until_idle(handle: &EngineHandle) -> EngineStatus {
     wait_for(handle, "engine not idle", |s| s.num_running == 0 && s.num_waiting == 0 && s.kv_cache_usage == 0.0)
 }
 
-/// Receives the next event, skipping `Started`.
+/// Receives the next event, skipping `Started` and `Scheduled`.
 fn next_event(rx: &mut EventStream) -> Option<EngineEvent> {
     loop {
         match rx.blocking_recv()? {
-            EngineEvent::Started { .. } => continue,
+            EngineEvent::Started { .. } | EngineEvent::Scheduled { .. } => continue,
             other => return Some(other),
         }
     }
@@ -89,6 +89,7 @@ fn drain(rx: &mut EventStream, n: usize) -> (Vec<u32>, Vec<(String, usize)>) {
             EngineEvent::Started { weight_version } | EngineEvent::WeightsUpdated { weight_version } => {
                 versions.push((weight_version.to_string(), tokens.len()))
             }
+            EngineEvent::Scheduled { .. } => {}
             EngineEvent::Token(u) => {
                 tokens.push(u.token.token_id);
                 finished += usize::from(u.finish.is_some());
@@ -108,6 +109,11 @@ fn every_sequence_streams_its_tokens_and_ends_with_length() {
     let handle = start(Duration::ZERO, false);
     let (mut guard, mut rx) = submit(&handle, 2, 5, "a");
     assert_eq!(rx.blocking_recv(), Some(EngineEvent::Started { weight_version: "v0".into() }));
+    let queued = match rx.blocking_recv() {
+        Some(EngineEvent::Scheduled { queued }) => queued,
+        other => panic!("expected Scheduled before any token, got {other:?}"),
+    };
+    assert!(queued < Duration::from_secs(5), "{queued:?}");
     let mut tokens = 0;
     let mut finishes = Vec::new();
     while finishes.len() < 2 {
@@ -482,7 +488,7 @@ fn a_reader_that_stops_taking_events_is_aborted_after_the_stall_timeout() {
     let why = loop {
         match slow.blocking_recv().expect("the expiry is the last event") {
             EngineEvent::Token(_) => seen += 1,
-            EngineEvent::Started { .. } => {}
+            EngineEvent::Started { .. } | EngineEvent::Scheduled { .. } => {}
             other => break other,
         }
     };

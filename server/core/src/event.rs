@@ -11,6 +11,10 @@ pub enum EngineEvent {
     /// The request entered the scheduler; its tokens come from `weight_version` until a
     /// [`EngineEvent::WeightsUpdated`] says otherwise.
     Started { weight_version: Arc<str> },
+    /// The scheduler picked the request for a step for the first time, `queued` after
+    /// the engine accepted it (waiting in the queue, or held while paused): vLLM's
+    /// queue time. Sent once, before its first token.
+    Scheduled { queued: Duration },
     /// One generated token of one sequence (with its finish reason, if it ended).
     Token(SeqUpdate),
     /// New weights were swapped in between two steps: every later token of this

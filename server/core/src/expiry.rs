@@ -17,9 +17,7 @@ impl EngineCore {
         let mut ended = Vec::new();
         for (&id, live) in &mut self.requests {
             if !live.scheduled {
-                if !self.scheduler.is_request_waiting(id) {
-                    live.scheduled = true;
-                } else if let Some(limit) = cfg.max_queue_time.filter(|&l| now.duration_since(live.arrived) >= l) {
+                if let Some(limit) = cfg.max_queue_time.filter(|&l| now.duration_since(live.arrived) >= l) {
                     ended.push((id, Expiry::QueueTime { limit, paused }));
                     continue;
                 }

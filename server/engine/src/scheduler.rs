@@ -117,6 +117,9 @@ pub struct SchedulerStats {
     pub prompt_tokens_computed: u64,
     /// Preemptions by recompute.
     pub preemptions: u64,
+    /// Sequences whose thinking budget ran out, so the engine closed their reasoning
+    /// (counted at the first forced token).
+    pub reasoning_budget_exhausted: u64,
 }
 
 impl Scheduler {
@@ -253,14 +256,6 @@ impl Scheduler {
             .values()
             .filter(|seqs| seqs.iter().all(|id| self.seqs.get(id).is_none_or(|s| s.status() == SeqStatus::Waiting)))
             .count()
-    }
-
-    /// Whether request `id` is unfinished and none of its sequences is running (new, or
-    /// every sequence preempted).
-    pub fn is_request_waiting(&self, id: RequestId) -> bool {
-        self.requests.get(&id).is_some_and(|seqs| {
-            seqs.iter().all(|s| self.seqs.get(s).is_none_or(|s| s.status() == SeqStatus::Waiting))
-        })
     }
 
     /// Fraction of KV blocks in use, `0.0..=1.0`; 0 when idle.

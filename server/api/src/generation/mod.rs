@@ -30,6 +30,8 @@ pub struct Generation {
     started: Instant,
     /// Seconds from arrival to the first token, once seen.
     ttft: Option<f64>,
+    /// When the engine first scheduled the request (prefill and inference time).
+    scheduled_at: Option<Instant>,
     /// When the latest token event arrived (inter-token latency).
     last_token_at: Option<Instant>,
     /// Whether the first answer token was seen (time to first answer token).
@@ -57,7 +59,7 @@ impl Generation {
     ) -> Self {
         let by_seq = choices.iter().enumerate().map(|(i, (seq, _))| (*seq, i)).collect();
         let choices = choices.into_iter().map(|(_, c)| c).collect();
-        Self { guard: Some(guard), events, choices, by_seq, prompt_tokens, metrics, started, ttft: None, last_token_at: None, answer_seen: false, status: None, meta, deadline: None }
+        Self { guard: Some(guard), events, choices, by_seq, prompt_tokens, metrics, started, ttft: None, scheduled_at: None, last_token_at: None, answer_seen: false, status: None, meta, deadline: None }
     }
 
     /// Past `deadline` the request is aborted in the engine and answered with a 408.
@@ -137,10 +139,13 @@ impl Generation {
         if self.is_done() {
             return None;
         }
-        let first = match self.recv().await {
-            Ok(Some(event)) => event,
-            Ok(None) => return Some(Err(ApiError::unavailable("The engine stopped while generating."))),
-            Err(timeout) => return Some(Err(timeout)),
+        let first = loop {
+            match self.recv().await {
+                Ok(Some(EngineEvent::Scheduled { queued })) => self.on_scheduled(queued),
+                Ok(Some(event)) => break event,
+                Ok(None) => return Some(Err(ApiError::unavailable("The engine stopped while generating."))),
+                Err(timeout) => return Some(Err(timeout)),
+            }
         };
         let now = Instant::now();
         if let Some(last) = self.last_token_at.replace(now) {
@@ -159,6 +164,12 @@ impl Generation {
         Some(Ok(out))
     }
 
+    /// The engine scheduled the request after `queued` in its queue.
+    fn on_scheduled(&mut self, queued: std::time::Duration) {
+        self.scheduled_at = Some(Instant::now());
+        self.metrics.request_queue_time_seconds.observe(queued.as_secs_f64());
+    }
+
     fn apply(&mut self, event: EngineEvent, out: &mut Vec<ChunkDelta>) -> Result<(), ApiError> {
         match event {
             EngineEvent::Token(update) => {
@@ -166,6 +177,9 @@ impl Generation {
                     let ttft = self.started.elapsed().as_secs_f64();
                     self.ttft = Some(ttft);
                     self.metrics.time_to_first_token_seconds.observe(ttft);
+                    if let Some(at) = self.scheduled_at {
+                        self.metrics.request_prefill_time_seconds.observe(at.elapsed().as_secs_f64());
+                    }
                 }
                 if let Some(&i) = self.by_seq.get(&update.seq_id) {
                     let delta = self.choices[i].push(&update);
@@ -179,6 +193,10 @@ impl Generation {
             }
             EngineEvent::Started { weight_version } | EngineEvent::WeightsUpdated { weight_version } => {
                 self.set_weight_version(weight_version);
+                Ok(())
+            }
+            EngineEvent::Scheduled { queued } => {
+                self.on_scheduled(queued);
                 Ok(())
             }
             EngineEvent::Aborted => {
@@ -216,6 +234,9 @@ impl Generation {
         m.e2e_request_latency_seconds.observe(self.started.elapsed().as_secs_f64());
         if let Some(ttft) = self.ttft {
             m.request_decode_time_seconds.observe((self.started.elapsed().as_secs_f64() - ttft).max(0.0));
+        }
+        if let Some(at) = self.scheduled_at {
+            m.request_inference_time_seconds.observe(at.elapsed().as_secs_f64());
         }
         for choice in &self.choices {
             if let Some(reason) = choice.finish {

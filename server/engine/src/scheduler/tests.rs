@@ -285,6 +285,8 @@ fn a_spent_thinking_budget_forces_the_transition_and_end_tag_through_the_batch()
     let mut forced = Vec::new();
     let mut outputs = Vec::new();
     for step in 0..7 {
+        let exhausted = h.sched.stats().reasoning_budget_exhausted;
+        assert_eq!(exhausted, u64::from(step > 3), "counted once, with the first forced token (step {step})");
         if step == 4 {
             // Mid-forcing: the transition token is out, `</think>` comes next.
             let seq = h.sched.sequence(SeqId(1)).unwrap();

@@ -8,6 +8,7 @@ use super::Scheduler;
 use crate::batch::{PromptLogprob, SampledToken, StepOutput};
 use crate::finish::{check_stop, FinishReason};
 use crate::ids::{RequestId, SeqId};
+use crate::thinking_budget::ReasoningPhase;
 
 /// One sampled token of one sequence, and whether it ended the sequence.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -68,6 +69,9 @@ impl Scheduler {
     fn append_token(&mut self, token: &SampledToken) -> Option<SeqUpdate> {
         let seq = self.seqs.get_mut(&token.seq_id)?;
         let prompt_logprobs = if seq.output().is_empty() { seq.take_prompt_logprobs() } else { None };
+        if seq.reasoning_phase() == Some(ReasoningPhase::Forcing { next: 0 }) {
+            self.stats.reasoning_budget_exhausted += 1;
+        }
         seq.append_output(token.token_id);
         let finish = check_stop(seq, &self.cfg.eos_token_ids, self.cfg.max_model_len);
         let request_id = seq.request_id();
