@@ -10,7 +10,14 @@
 #
 # Environment: CONCURRENCY (default 1,8,32,64), INPUT_LEN (synthetic prompt words,
 # default 128), OUTPUT_LEN (default 64, ignore_eos), PEERS (default "mistralrs llama"),
-# THREADS (default nproc), OUT (default target/bench/peers).
+# THREADS (default nproc), OUT (default target/bench/peers), PONDER_FLAGS (extra
+# `ponder serve` flags, e.g. "--kv-cache-dtype f32").
+#
+# ROWS replaces CONCURRENCY × OUTPUT_LEN with a list of concurrency×output rows, for
+# the long chain-of-thought decode rows of docs/benchmarks.md (each row sends exactly
+# `concurrency` requests at once):
+#
+#   PEERS=llama ROWS=1x256,16x1024,32x2048 loadtests/peers/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PEERS_DIR=${PONDER_PEERS_DIR:-$HOME/.cache/ponder/peers}
@@ -18,6 +25,23 @@ CONCURRENCY=${CONCURRENCY:-1,8,32,64}
 INPUT_LEN=${INPUT_LEN:-128}
 OUTPUT_LEN=${OUTPUT_LEN:-64}
 PEERS=${PEERS:-mistralrs llama}
+ROWS=${ROWS:-}
+PONDER_FLAGS=${PONDER_FLAGS:-}
+if [ -z "$ROWS" ]; then
+  for c in ${CONCURRENCY//,/ }; do ROWS="$ROWS${ROWS:+,}${c}x$OUTPUT_LEN"; done
+  n_at_least=4   # at least 4 requests; one full wave at higher concurrency
+else
+  n_at_least=1
+fi
+max_c=0; max_out=0
+for row in ${ROWS//,/ }; do
+  c=${row%x*}; o=${row#*x}
+  (( c > max_c )) && max_c=$c; (( o > max_out )) && max_out=$o
+done
+(( max_c < 64 )) && max_c=64
+# llama-server splits its context evenly over its slots: each slot must hold the
+# longest prompt (about 1.3 tokens per word with the chat template) and output.
+slot_ctx=$(( INPUT_LEN * 2 + max_out + 64 ))
 THREADS=${THREADS:-$(nproc)}
 OUT=${OUT:-target/bench/peers}
 mkdir -p "$OUT"
@@ -35,17 +59,19 @@ trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
 start() { # name; `exec` makes $! the server itself, which the EXIT trap stops
   case $1 in
     ponder)
+      # shellcheck disable=SC2086 # PONDER_FLAGS is a list of flags
       exec target/release/ponder serve "$model" --port "${port[ponder]}" --served-model-name smollm2 \
-        --max-num-seqs 64 ;;
+        --max-num-seqs "$max_c" $PONDER_FLAGS ;;
     mistralrs)
       # Serves the file under the model name "default"; no hub access needed.
       HF_HUB_OFFLINE=1 exec "$PEERS_DIR/bin/mistralrs" serve --format gguf --cpu \
         -m "$(dirname "$model")" -f "$(basename "$model")" \
-        -p "${port[mistralrs]}" --host 127.0.0.1 --max-seqs 64 ;;
+        -p "${port[mistralrs]}" --host 127.0.0.1 --max-seqs "$max_c" ;;
     llama)
-      # 64 slots of 512 tokens each, continuous batching.
+      # max_c slots of slot_ctx tokens each (512 for the default rows), continuous batching.
       exec "$PEERS_DIR/bin/llama-server" -m "$model" --port "${port[llama]}" --host 127.0.0.1 \
-        -np 64 -cb -c $((64 * 512)) -t "$THREADS" -tb "$THREADS" -ngl 0 --alias smollm2 ;;
+        -np "$max_c" -cb -c $(( max_c * (slot_ctx > 512 ? slot_ctx : 512) )) -t "$THREADS" -tb "$THREADS" \
+        -ngl 0 --alias smollm2 ;;
   esac >"$OUT/$1.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 600); do
@@ -58,7 +84,7 @@ start() { # name; `exec` makes $! the server itself, which the EXIT trap stops
 
 versions="$OUT/versions.txt"
 {
-  echo "ponder $(git rev-parse --short HEAD) (release build)"
+  echo "ponder $(git rev-parse --short HEAD) (release build) $PONDER_FLAGS"
   "$PEERS_DIR/bin/mistralrs" --version 2>&1 | head -1 || true
   "$PEERS_DIR/bin/llama-server" --version 2>&1 | grep -m1 version || true
   echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
@@ -68,32 +94,34 @@ cat "$versions"
 servers="ponder $PEERS"
 for s in $servers; do start "$s"; done
 
-for c in ${CONCURRENCY//,/ }; do
-  n=$(( c < 4 ? 4 : c ))   # at least 4 requests; one full wave at higher concurrency
+for row in ${ROWS//,/ }; do
+  c=${row%x*}; o=${row#*x}
+  n=$(( c < n_at_least ? n_at_least : c ))
   for s in $servers; do
-    echo "== $s, concurrency $c, $n requests" >&2
+    echo "== $s, concurrency $c, $n requests of $o tokens" >&2
     # One warm-up request first (not measured), then the measured load.
     "$bench" load --base-url "http://127.0.0.1:${port[$s]}/v1" --model "${name[$s]}" \
       --num-prompts 1 --input-len "$INPUT_LEN" --output-len 8 --seed 999 >/dev/null
     "$bench" load --base-url "http://127.0.0.1:${port[$s]}/v1" --model "${name[$s]}" \
-      --input-len "$INPUT_LEN" --output-len "$OUTPUT_LEN" --ignore-eos \
+      --input-len "$INPUT_LEN" --output-len "$o" --ignore-eos \
       --max-concurrency "$c" --num-prompts "$n" --seed "$c" \
-      --output-json "$OUT/$s-c$c.json" >"$OUT/$s-c$c.txt"
+      --output-json "$OUT/$s-$row.json" >"$OUT/$s-$row.txt"
   done
 done
 
-python3 - "$OUT" "$CONCURRENCY" $PEERS <<'PY'
+python3 - "$OUT" "$ROWS" $PEERS <<'PY'
 import json, sys
-out, conc, peers = sys.argv[1], [int(c) for c in sys.argv[2].split(",")], sys.argv[3:]
-def run(server, c):
-    r = json.load(open(f"{out}/{server}-c{c}.json"))["runs"][0]
-    return r["output_throughput"], r["ttft_ms"]["median"], r["failed_requests"]
-print("| concurrency | server | output tok/s | TTFT p50 (ms) | failed | ponder/peer tok/s | ponder/peer TTFT p50 |")
-print("|---|---|---|---|---|---|---|")
-for c in conc:
-    p_tps, p_ttft, p_fail = run("ponder", c)
-    print(f"| {c} | ponder | {p_tps:.1f} | {p_ttft:.0f} | {p_fail} | | |")
+out, rows, peers = sys.argv[1], sys.argv[2].split(","), sys.argv[3:]
+def run(server, row):
+    r = json.load(open(f"{out}/{server}-{row}.json"))["runs"][0]
+    return r["output_throughput"], r["ttft_ms"]["median"], r["tpot_ms"]["median"], r["itl_ms"]["p99"], r["failed_requests"]
+print("| streams × tokens | server | output tok/s | TTFT p50 (ms) | TPOT p50 (ms) | ITL p99 (ms) | failed | ponder/peer tok/s | ponder/peer TTFT p50 | ponder/peer ITL p99 |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+for row in rows:
+    label = row.replace("x", " × ")
+    p = run("ponder", row)
+    print(f"| {label} | ponder | {p[0]:.1f} | {p[1]:.0f} | {p[2]:.1f} | {p[3]:.0f} | {p[4]} | | | |")
     for peer in peers:
-        tps, ttft, fail = run(peer, c)
-        print(f"| {c} | {peer} | {tps:.1f} | {ttft:.0f} | {fail} | {p_tps / tps:.2f} | {p_ttft / ttft:.2f} |")
+        q = run(peer, row)
+        print(f"| {label} | {peer} | {q[0]:.1f} | {q[1]:.0f} | {q[2]:.1f} | {q[3]:.0f} | {q[4]} | {p[0] / q[0]:.2f} | {p[1] / q[1]:.2f} | {p[3] / q[3]:.2f} |")
 PY
