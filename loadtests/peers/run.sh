@@ -76,6 +76,7 @@ start() { # name; `exec` makes $! the server itself, which the EXIT trap stops
   pids+=($!)
   for _ in $(seq 1 600); do
     if curl -sf "http://127.0.0.1:${port[$1]}/v1/models" >/dev/null; then return 0; fi
+    kill -0 "${pids[-1]}" 2>/dev/null || break
     sleep 0.5
   done
   echo "$1 did not come up; see $OUT/$1.log" >&2

@@ -13,26 +13,26 @@ use crate::executor::NewWeights;
 
 impl EngineCore {
     /// Aborts the live and held requests whose external id is in `external_ids` (all of
-    /// them for `None`); each hears `Aborted`. Returns how many were aborted.
+    /// them for `None`); each hears `Aborted` once the status no longer counts it.
+    /// Returns how many were aborted.
     pub fn abort_requests(&mut self, external_ids: Option<&[String]>) -> usize {
         let wanted = |id: &str| external_ids.is_none_or(|ids| ids.iter().any(|x| x == id));
         let ids: Vec<_> = self.requests.iter().filter(|(_, l)| wanted(&l.external_id)).map(|(&id, _)| id).collect();
+        let mut told = Vec::new();
         for id in &ids {
             if let Some(live) = self.requests.remove(id) {
-                let _ = live.events.send(EngineEvent::Aborted);
+                told.push(live.events);
             }
             self.scheduler.abort_request(*id);
         }
-        let before = self.held.len();
-        self.held.retain(|h| {
-            let keep = !wanted(&h.live.external_id);
-            if !keep {
-                let _ = h.live.events.send(EngineEvent::Aborted);
-            }
-            keep
-        });
-        let n = ids.len() + before - self.held.len();
+        let (aborted, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held).into_iter().partition(|h| wanted(&h.live.external_id));
+        self.held = kept;
+        let n = ids.len() + aborted.len();
+        told.extend(aborted.into_iter().map(|h| h.live.events));
         self.after_change();
+        for events in told {
+            let _ = events.send(EngineEvent::Aborted);
+        }
         n
     }
 

@@ -253,24 +253,36 @@ impl EngineCore {
         }
     }
 
-    /// Sequences the runner could not sample fail their own requests only.
+    /// Sequences the runner could not sample fail their own requests only. Each hears
+    /// `Failed` once the status no longer counts it.
     fn fail_sequences(&mut self, failed: &[SeqFailure]) {
+        let mut told = Vec::new();
         for failure in failed {
             let Some(id) = self.scheduler.sequence(failure.seq_id).map(|s| s.request_id()) else { continue };
             tracing::warn!(request = id.0, "request failed: {}", failure.message);
             if let Some(live) = self.requests.remove(&id) {
-                let _ = live.events.send(EngineEvent::Failed(failure.message.clone()));
+                told.push((live.events, failure.message.clone()));
             }
             self.scheduler.abort_request(id);
         }
+        if !told.is_empty() {
+            self.refresh_status();
+        }
+        for (events, message) in told {
+            let _ = events.send(EngineEvent::Failed(message));
+        }
     }
 
-    /// A failed step poisons every running request: tell each and free its blocks.
+    /// A failed step poisons every running request: free each one's blocks, then tell it.
     fn fail_all(&mut self, message: &str) {
         tracing::error!("{message}");
-        for (id, live) in std::mem::take(&mut self.requests) {
-            let _ = live.events.send(EngineEvent::Failed(message.to_string()));
+        let failed = std::mem::take(&mut self.requests);
+        for &id in failed.keys() {
             self.scheduler.abort_request(id);
+        }
+        self.refresh_status();
+        for live in failed.into_values() {
+            let _ = live.events.send(EngineEvent::Failed(message.to_string()));
         }
     }
 
