@@ -14,8 +14,9 @@
 # `ponder serve` flags, e.g. "--kv-cache-dtype f32").
 #
 # ROWS replaces CONCURRENCY × OUTPUT_LEN with a list of concurrency×output rows, for
-# the long chain-of-thought decode rows of docs/benchmarks.md (each row sends exactly
-# `concurrency` requests at once):
+# the long chain-of-thought decode rows of docs/benchmarks.md. Each row restarts the
+# servers with as many slots as streams (llama-server: -np c, each slot sized for the
+# row) and sends exactly `concurrency` requests at once:
 #
 #   PEERS=llama ROWS=1x256,16x1024,32x2048 loadtests/peers/run.sh
 set -euo pipefail
@@ -29,19 +30,12 @@ ROWS=${ROWS:-}
 PONDER_FLAGS=${PONDER_FLAGS:-}
 if [ -z "$ROWS" ]; then
   for c in ${CONCURRENCY//,/ }; do ROWS="$ROWS${ROWS:+,}${c}x$OUTPUT_LEN"; done
-  n_at_least=4   # at least 4 requests; one full wave at higher concurrency
+  n_at_least=4      # at least 4 requests; one full wave at higher concurrency
+  per_row_servers=  # one start for every row: 64 slots of 512 tokens
 else
   n_at_least=1
+  per_row_servers=1 # each row restarts the servers with its own slot count and size
 fi
-max_c=0; max_out=0
-for row in ${ROWS//,/ }; do
-  c=${row%x*}; o=${row#*x}
-  (( c > max_c )) && max_c=$c; (( o > max_out )) && max_out=$o
-done
-(( max_c < 64 )) && max_c=64
-# llama-server splits its context evenly over its slots: each slot must hold the
-# longest prompt (about 1.3 tokens per word with the chat template) and output.
-slot_ctx=$(( INPUT_LEN * 2 + max_out + 64 ))
 THREADS=${THREADS:-$(nproc)}
 OUT=${OUT:-target/bench/peers}
 mkdir -p "$OUT"
@@ -61,16 +55,16 @@ start() { # name; `exec` makes $! the server itself, which the EXIT trap stops
     ponder)
       # shellcheck disable=SC2086 # PONDER_FLAGS is a list of flags
       exec target/release/ponder serve "$model" --port "${port[ponder]}" --served-model-name smollm2 \
-        --max-num-seqs "$max_c" $PONDER_FLAGS ;;
+        --max-num-seqs "$slots" $PONDER_FLAGS ;;
     mistralrs)
       # Serves the file under the model name "default"; no hub access needed.
       HF_HUB_OFFLINE=1 exec "$PEERS_DIR/bin/mistralrs" serve --format gguf --cpu \
         -m "$(dirname "$model")" -f "$(basename "$model")" \
-        -p "${port[mistralrs]}" --host 127.0.0.1 --max-seqs "$max_c" ;;
+        -p "${port[mistralrs]}" --host 127.0.0.1 --max-seqs "$slots" ;;
     llama)
-      # max_c slots of slot_ctx tokens each (512 for the default rows), continuous batching.
+      # $slots slots of $slot_ctx tokens each, continuous batching.
       exec "$PEERS_DIR/bin/llama-server" -m "$model" --port "${port[llama]}" --host 127.0.0.1 \
-        -np "$max_c" -cb -c $(( max_c * (slot_ctx > 512 ? slot_ctx : 512) )) -t "$THREADS" -tb "$THREADS" \
+        -np "$slots" -cb -c $(( slots * slot_ctx )) -t "$THREADS" -tb "$THREADS" \
         -ngl 0 --alias smollm2 ;;
   esac >"$OUT/$1.log" 2>&1 &
   pids+=($!)
@@ -93,11 +87,25 @@ versions="$OUT/versions.txt"
 cat "$versions"
 
 servers="ponder $PEERS"
-for s in $servers; do start "$s"; done
+stop_all() {
+  kill "${pids[@]}" 2>/dev/null || true
+  for p in "${pids[@]}"; do while kill -0 "$p" 2>/dev/null; do sleep 0.2; done; done
+  pids=()
+}
+if [ -z "$per_row_servers" ]; then
+  slots=64 slot_ctx=512
+  for s in $servers; do start "$s"; done
+fi
 
 for row in ${ROWS//,/ }; do
   c=${row%x*}; o=${row#*x}
   n=$(( c < n_at_least ? n_at_least : c ))
+  if [ -n "$per_row_servers" ]; then
+    # llama-server splits its context evenly over its slots: each must hold a prompt
+    # (about 1.3 tokens per word with the chat template) and the row's output.
+    slots=$c slot_ctx=$(( INPUT_LEN * 2 + o + 64 ))
+    for s in $servers; do start "$s"; done
+  fi
   for s in $servers; do
     echo "== $s, concurrency $c, $n requests of $o tokens" >&2
     # One warm-up request first (not measured), then the measured load.
@@ -108,6 +116,7 @@ for row in ${ROWS//,/ }; do
       --max-concurrency "$c" --num-prompts "$n" --seed "$c" \
       --output-json "$OUT/$s-$row.json" >"$OUT/$s-$row.txt"
   done
+  if [ -n "$per_row_servers" ]; then stop_all; fi
 done
 
 python3 - "$OUT" "$ROWS" $PEERS <<'PY'

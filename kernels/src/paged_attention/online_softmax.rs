@@ -189,11 +189,15 @@ fn attend_chunk<T: CacheElem>(
             }
         }
     }
-    let tiled = rows >= TILED_MIN_ROWS && d.is_multiple_of(W);
+    // Register-blocked PV for every tile whose head_dim allows it, decode included: it
+    // rounds as the per-position axpy does (one fused multiply-add per position and
+    // element, in position order), without loading and storing the accumulators at
+    // every position.
+    let blocked_pv = d.is_multiple_of(W);
     for (qi, acc) in state.acc.chunks_exact_mut(d).enumerate() {
         let visible = (tile.ctx_first + qi / tile.group).saturating_sub(pos).min(n);
-        if tiled {
-            // Weight 0 for positions the row does not see (the tiled PV reads them all).
+        if blocked_pv {
+            // Weight 0 for positions the row does not see (the blocked PV reads them all).
             scores[qi * CHUNK + visible..qi * CHUNK + n].fill(0.0);
         }
         if visible == 0 {
@@ -210,12 +214,19 @@ fn attend_chunk<T: CacheElem>(
         }
         state.l[qi] += sum;
     }
-    if tiled {
-        for p in 0..n {
-            let start = first_row + p * stride;
-            vp[p * d..(p + 1) * d].copy_from_slice(T::row_f32(&cache.v[start..start + d], row));
+    if blocked_pv {
+        let v_row = |p: usize| first_row + p * stride;
+        if let Some(v) = T::as_f32(cache.v) {
+            // An f32 cache is read in place.
+            pv_columns(scores, n, |p| &v[v_row(p)..v_row(p) + d], d, &mut state.acc);
+        } else {
+            for p in 0..n {
+                let start = v_row(p);
+                vp[p * d..(p + 1) * d].copy_from_slice(T::row_f32(&cache.v[start..start + d], row));
+            }
+            let vp: &[f32] = vp;
+            pv_columns(scores, n, |p| &vp[p * d..(p + 1) * d], d, &mut state.acc);
         }
-        pv_columns(scores, n, &vp[..n * d], d, &mut state.acc);
         return;
     }
     for p in 0..n {
@@ -228,39 +239,41 @@ fn attend_chunk<T: CacheElem>(
     }
 }
 
-/// `acc_r += Σ_p scores[r * CHUNK + p] · v_p` for every row `r` of `acc` (`[rows, d]`,
-/// `d % W == 0`) and the `n` rows of `vp` (`[n, d]`): `W` output columns of four rows
-/// at a time stay in registers across all positions (no load/store of `acc` per
-/// position, as an axpy per position would do).
-fn pv_columns(scores: &[f32], n: usize, vp: &[f32], d: usize, acc: &mut [f32]) {
+/// `acc_r += Σ_p scores[r * CHUNK + p] · v(p)` for every row `r` of `acc` (`[rows, d]`,
+/// `d % W == 0`) and the `n` V rows `v(0..n)` (`d` floats each): `W` output columns of
+/// up to four rows at a time stay in registers across all positions (no load/store of
+/// `acc` per position, as an axpy per position would do).
+fn pv_columns<'v>(scores: &[f32], n: usize, v: impl Fn(usize) -> &'v [f32] + Copy, d: usize, acc: &mut [f32]) {
     let rows = acc.len() / d;
+    let mut r = 0;
+    while r + 4 <= rows {
+        pv_block::<4>(scores, n, v, d, acc, r);
+        r += 4;
+    }
+    match rows - r {
+        3 => pv_block::<3>(scores, n, v, d, acc, r),
+        2 => pv_block::<2>(scores, n, v, d, acc, r),
+        1 => pv_block::<1>(scores, n, v, d, acc, r),
+        _ => {}
+    }
+}
+
+/// [`pv_columns`] for rows `r..r + R`.
+#[inline(always)]
+fn pv_block<'v, const R: usize>(scores: &[f32], n: usize, v: impl Fn(usize) -> &'v [f32], d: usize, acc: &mut [f32], r: usize) {
     for c0 in (0..d).step_by(W) {
-        let mut r = 0;
-        while r + 4 <= rows {
-            let mut a: [[f32; W]; 4] = std::array::from_fn(|i| load_w(&acc[(r + i) * d + c0..]));
-            for p in 0..n {
-                let v = load_w(&vp[p * d + c0..]);
-                let w: [f32; 4] = std::array::from_fn(|i| scores[(r + i) * CHUNK + p]);
-                for i in 0..4 {
-                    for c in 0..W {
-                        a[i][c] = w[i].mul_add(v[c], a[i][c]);
-                    }
-                }
-            }
-            for (i, a) in a.iter().enumerate() {
-                acc[(r + i) * d + c0..(r + i) * d + c0 + W].copy_from_slice(a);
-            }
-            r += 4;
-        }
-        for r in r..rows {
-            let mut a = load_w(&acc[r * d + c0..]);
-            for p in 0..n {
-                let (v, w) = (load_w(&vp[p * d + c0..]), scores[r * CHUNK + p]);
+        let mut a: [[f32; W]; R] = std::array::from_fn(|i| load_w(&acc[(r + i) * d + c0..]));
+        for p in 0..n {
+            let vv = load_w(&v(p)[c0..]);
+            let w: [f32; R] = std::array::from_fn(|i| scores[(r + i) * CHUNK + p]);
+            for i in 0..R {
                 for c in 0..W {
-                    a[c] = w.mul_add(v[c], a[c]);
+                    a[i][c] = w[i].mul_add(vv[c], a[i][c]);
                 }
             }
-            acc[r * d + c0..r * d + c0 + W].copy_from_slice(&a);
+        }
+        for (i, a) in a.iter().enumerate() {
+            acc[(r + i) * d + c0..(r + i) * d + c0 + W].copy_from_slice(a);
         }
     }
 }
@@ -272,11 +285,11 @@ fn load_w(s: &[f32]) -> [f32; W] {
 }
 
 /// From this many query rows on (a prefill tile), scores come from a transposed K panel
-/// ([`qk_columns`], unless the call is batch-invariant) and the weighted V sum from
-/// register-blocked columns ([`pv_columns`], when `head_dim % W == 0`); fewer rows
-/// (decode) use [`dot`] and [`axpy`] per position. `pv_columns` and `axpy` round
-/// alike (one fused multiply-add per position and element, in position order), so
-/// either gives a row the same output.
+/// ([`qk_columns`], unless the call is batch-invariant); fewer rows (decode) use one
+/// [`dot`] per score. The weighted V sum is register-blocked ([`pv_columns`]) for any
+/// number of rows when `head_dim % W == 0`, else one [`axpy`] per position; the two
+/// round alike (one fused multiply-add per position and element, in position order),
+/// so either gives a row the same output.
 const TILED_MIN_ROWS: usize = 8;
 /// Positions per transposed K panel (two AVX2 registers of scores per row).
 const W: usize = 16;
