@@ -80,8 +80,8 @@ start() { # name; `exec` makes $! the server itself, which the EXIT trap stops
 versions="$OUT/versions.txt"
 {
   echo "ponder $(git rev-parse --short HEAD) (release build) $PONDER_FLAGS"
-  "$PEERS_DIR/bin/mistralrs" --version 2>&1 | head -1 || true
-  "$PEERS_DIR/bin/llama-server" --version 2>&1 | grep -m1 version || true
+  [[ " $PEERS " == *" mistralrs "* ]] && "$PEERS_DIR/bin/mistralrs" --version 2>&1 | head -1 || true
+  [[ " $PEERS " == *" llama "* ]] && "$PEERS_DIR/bin/llama-server" --version 2>&1 | grep -m1 version || true
   echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 } >"$versions"
 cat "$versions"
