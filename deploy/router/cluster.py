@@ -6,6 +6,7 @@ router comes from PyPI (`deploy/router/install` puts it in deploy/router/.venv).
     deploy/router/cluster.py admin POST /update_weights_from_disk '{"model_path": "..."}'
     deploy/router/cluster.py down
     deploy/router/cluster.py experiment        # the measurements in docs/deploy.md
+    deploy/router/cluster.py experiment --replicas 8 --no-faults   # as many replicas as samples
 
 Replica i listens on 127.0.0.1:(base+1+i) with `--seed` base+i; the router on base
 (default 18000). sglang-router forwards the OpenAI and `/generate` routes but not the
@@ -262,8 +263,9 @@ def grpo_and_chat_load(base, concurrency=24, prompts=64, samples=8, chats=16, tu
 def experiment(args):
     report = {}
     # One replica alone, then three behind the router with each policy.
-    for label, replicas, policy in [("one replica", 1, None), ("router cache_aware", 3, "cache_aware"),
-                                    ("router round_robin", 3, "round_robin")]:
+    n = args.replicas
+    for label, replicas, policy in [("one replica", 1, None), (f"{n} replicas, router cache_aware", n, "cache_aware"),
+                                    (f"{n} replicas, router round_robin", n, "round_robin")]:
         c = Cluster(args.ponder, args.model, replicas, args.base, policy or "cache_aware", args.log_dir)
         try:
             for i in range(replicas):
@@ -284,11 +286,12 @@ def experiment(args):
                 for b, a in zip(before, after)]
             summary["ponder-bench grpo"] = bench_grpo(target, label, args.log_dir, c.replica_urls)
             report[label] = summary
-            print(f"{label:<20} {json.dumps(summary)}", flush=True)
+            print(f"{label:<34} {json.dumps(summary)}", flush=True)
         finally:
             c.down()
-    report["replica killed"] = kill_test(args)
-    report["admin fan-out"] = fanout_test(args)
+    if not args.no_faults:
+        report["replica killed"] = kill_test(args)
+        report["admin fan-out"] = fanout_test(args)
     with open(args.out, "w") as f:
         json.dump(report, f, indent=2)
     print(f"report written to {args.out}")
@@ -368,6 +371,7 @@ def main():
     ap.add_argument("--base", type=int, default=18000)
     ap.add_argument("--log-dir", default=os.path.join(ROOT, "results", "cluster"))
     ap.add_argument("--out", default=os.path.join(ROOT, "results", "cluster.json"))
+    ap.add_argument("--no-faults", action="store_true", help="experiment: the policy rows only (no kill, no fan-out)")
     args = ap.parse_args()
     if args.command != "admin" and args.command != "down" and not os.path.exists(ROUTER):
         sys.exit("sglang-router is not installed: run deploy/router/install")
