@@ -65,7 +65,7 @@ pub struct LoadArgs {
     #[arg(long, default_value_t = 256)]
     pub input_len: usize,
     /// `max_tokens` of each request (jsonl lines may override it).
-    #[arg(long, alias = "max-tokens", default_value_t = 128)]
+    #[arg(long, visible_alias = "max-tokens", default_value_t = 128)]
     pub output_len: usize,
     /// Lengths drawn uniformly from [len·(1−r), len·(1+r)], as vLLM's random dataset.
     #[arg(long, default_value_t = 0.0)]

@@ -65,6 +65,20 @@ async fn a_client_request_id_is_the_response_id_the_abort_name_and_the_log_key()
     let text = stream.text().await.unwrap();
     assert!(text.contains("\"finish_reason\":\"abort\""), "{text}");
 
+    // SGLang's `rid` names one request too; a misspelt or mistyped id field is a 400
+    // naming it, never an abort of everything.
+    let stream = client.post(format!("{base}/v1/completions")).bearer_auth("user-key").header("X-Request-Id", "to-abort-4").json(&long).send().await.unwrap();
+    let abort = |body: Value| client.post(format!("{base}/abort_requests")).bearer_auth(ADMIN).json(&body).send();
+    for (body, param) in [(json!({"request_id": "to-abort-4"}), "request_id"), (json!({"rid": 5}), "rid")] {
+        let r = abort(body).await.unwrap();
+        assert_eq!(r.status(), 400);
+        assert_eq!(r.json::<Value>().await.unwrap()["error"]["param"], param);
+    }
+    let aborted: Value = abort(json!({"rid": "to-abort-4"})).await.unwrap().json().await.unwrap();
+    assert_eq!(aborted["num_aborted"], 1, "{aborted}");
+    let text = stream.text().await.unwrap();
+    assert!(text.contains("\"finish_reason\":\"abort\""), "{text}");
+
     // The log: one JSON line per request with its id, counts and timings; no prompt, no key.
     Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status().unwrap();
     let mut out = String::new();

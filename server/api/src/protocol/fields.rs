@@ -26,6 +26,15 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// A 400 naming the first field not in `known`: for calls where a misspelt field
+    /// must not fall back to a default (`/abort_requests` without ids aborts all).
+    pub fn deny_unknown(&self, known: &[&str]) -> Result<(), ApiError> {
+        match self.map.keys().find(|k| !known.contains(&k.as_str())) {
+            Some(k) => Err(ApiError::invalid(k, format!("Unknown field `{k}`: this call takes {known:?}."))),
+            None => Ok(()),
+        }
+    }
+
     /// The raw value of a field, `None` when absent or `null`.
     pub fn get(&self, name: &str) -> Option<&'a Value> {
         self.map.get(name).filter(|v| !v.is_null())

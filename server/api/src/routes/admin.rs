@@ -152,25 +152,30 @@ pub async fn is_paused(State(state): State<SharedState>) -> Response {
     Json(json!({"is_paused": status.paused.is_some(), "mode": status.paused.map(PauseMode::as_str)})).into_response()
 }
 
-/// `POST /abort_requests` `{"request_ids": [...]}` (response ids, e.g. `chatcmpl-…`);
-/// without `request_ids`, or with `abort_all: true`, every request. Aborted choices end
-/// with `finish_reason: "abort"`.
+/// `POST /abort_requests` `{"request_ids": [...]}` (response ids, e.g. `chatcmpl-…`,
+/// or the ids clients sent); SGLang's `{"rid": "..."}` (one id or a list) likewise;
+/// without ids, or with `abort_all: true`, every request. Any other field is a 400, so a
+/// misspelt id field never aborts everything. Aborted choices end with
+/// `finish_reason: "abort"`.
 pub async fn abort_requests(State(state): State<SharedState>, body: Bytes) -> Response {
     let run = async {
         let body = optional_body(&body)?;
         let f = Fields::new(&body)?;
+        f.deny_unknown(&["request_ids", "rid", "abort_all"])?;
         let all = f.bool("abort_all")?.unwrap_or(false);
-        let ids = match f.get("request_ids") {
-            None | Some(Value::Null) => None,
-            Some(Value::Array(items)) => Some(
-                items
-                    .iter()
-                    .map(|v| v.as_str().map(str::to_string))
-                    .collect::<Option<Vec<_>>>()
-                    .ok_or_else(|| ApiError::invalid("request_ids", "`request_ids` must be a list of strings."))?,
-            ),
-            Some(_) => return Err(ApiError::invalid("request_ids", "`request_ids` must be a list of strings.")),
-        };
+        let mut ids = None;
+        for name in ["request_ids", "rid"] {
+            let bad = || ApiError::invalid(name, format!("`{name}` must be a string or a list of strings."));
+            let named = match f.get(name) {
+                None => continue,
+                Some(Value::String(id)) => vec![id.clone()],
+                Some(Value::Array(items)) => {
+                    items.iter().map(|v| v.as_str().map(str::to_string)).collect::<Option<Vec<_>>>().ok_or_else(bad)?
+                }
+                Some(_) => return Err(bad()),
+            };
+            ids.get_or_insert_with(Vec::new).extend(named);
+        }
         let n = state.engine.abort_requests(if all { None } else { ids }).await.map_err(stopped)?;
         Ok(json!({"success": true, "num_aborted": n}))
     };
