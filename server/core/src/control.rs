@@ -18,21 +18,17 @@ impl EngineCore {
     pub fn abort_requests(&mut self, external_ids: Option<&[String]>) -> usize {
         let wanted = |id: &str| external_ids.is_none_or(|ids| ids.iter().any(|x| x == id));
         let ids: Vec<_> = self.requests.iter().filter(|(_, l)| wanted(&l.external_id)).map(|(&id, _)| id).collect();
-        let mut told = Vec::new();
         for id in &ids {
             if let Some(live) = self.requests.remove(id) {
-                told.push(live.events);
+                self.outbox.push((live.events, EngineEvent::Aborted));
             }
             self.scheduler.abort_request(*id);
         }
         let (aborted, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held).into_iter().partition(|h| wanted(&h.live.external_id));
         self.held = kept;
         let n = ids.len() + aborted.len();
-        told.extend(aborted.into_iter().map(|h| h.live.events));
+        self.outbox.extend(aborted.into_iter().map(|h| (h.live.events, EngineEvent::Aborted)));
         self.after_change();
-        for events in told {
-            let _ = events.send(EngineEvent::Aborted);
-        }
         n
     }
 

@@ -93,6 +93,10 @@ pub struct EngineCore {
     pub(crate) clear_cache_when_drained: bool,
     /// The status, published on every change; the core is its only writer.
     pub(crate) status: EngineStatus,
+    /// Events that end a request the status counted (refused, aborted, failed,
+    /// expired), sent by [`Self::refresh_status`] right after it publishes: a client
+    /// that reads the metrics after its error sees the status without its request.
+    pub(crate) outbox: Vec<(EventSender, EngineEvent)>,
     pub(crate) published: watch::Sender<EngineStatus>,
 }
 
@@ -111,6 +115,7 @@ impl EngineCore {
             draining: Vec::new(),
             clear_cache_when_drained: false,
             status,
+            outbox: Vec::new(),
             published,
         }
     }
@@ -147,7 +152,7 @@ impl EngineCore {
         if waiting >= self.cfg.max_waiting_requests {
             self.status.rejected_queue_full += 1;
             let rejection = Rejection::QueueFull { max_waiting_requests: self.cfg.max_waiting_requests };
-            let _ = events.send(EngineEvent::Rejected(rejection));
+            self.outbox.push((events, EngineEvent::Rejected(rejection)));
             self.refresh_status();
             return;
         }
@@ -253,36 +258,26 @@ impl EngineCore {
         }
     }
 
-    /// Sequences the runner could not sample fail their own requests only. Each hears
-    /// `Failed` once the status no longer counts it.
+    /// Sequences the runner could not sample fail their own requests only (told through
+    /// the outbox, which the step's status refresh sends).
     fn fail_sequences(&mut self, failed: &[SeqFailure]) {
-        let mut told = Vec::new();
         for failure in failed {
             let Some(id) = self.scheduler.sequence(failure.seq_id).map(|s| s.request_id()) else { continue };
             tracing::warn!(request = id.0, "request failed: {}", failure.message);
             if let Some(live) = self.requests.remove(&id) {
-                told.push((live.events, failure.message.clone()));
+                self.outbox.push((live.events, EngineEvent::Failed(failure.message.clone())));
             }
             self.scheduler.abort_request(id);
         }
-        if !told.is_empty() {
-            self.refresh_status();
-        }
-        for (events, message) in told {
-            let _ = events.send(EngineEvent::Failed(message));
-        }
     }
 
-    /// A failed step poisons every running request: free each one's blocks, then tell it.
+    /// A failed step poisons every running request: free its blocks and tell it (through
+    /// the outbox, which the step's status refresh sends).
     fn fail_all(&mut self, message: &str) {
         tracing::error!("{message}");
-        let failed = std::mem::take(&mut self.requests);
-        for &id in failed.keys() {
+        for (id, live) in std::mem::take(&mut self.requests) {
             self.scheduler.abort_request(id);
-        }
-        self.refresh_status();
-        for live in failed.into_values() {
-            let _ = live.events.send(EngineEvent::Failed(message.to_string()));
+            self.outbox.push((live.events, EngineEvent::Failed(message.to_string())));
         }
     }
 
@@ -317,5 +312,8 @@ impl EngineCore {
             }
             changed
         });
+        for (events, event) in self.outbox.drain(..) {
+            let _ = events.send(event);
+        }
     }
 }

@@ -29,8 +29,7 @@ impl EngineCore {
                 ended.push((id, Expiry::SlowReader { unread, limit: cfg.stream_stall_timeout }));
             }
         }
-        // Each request is told only once the status no longer counts it, so a client
-        // that reads the metrics after its error sees the queue without it.
+        // Each request is told through the outbox, once the status no longer counts it.
         let mut notices = Vec::new();
         for (id, why) in ended {
             if let Some(live) = self.requests.remove(&id) {
@@ -48,13 +47,11 @@ impl EngineCore {
         if notices.is_empty() {
             return;
         }
-        for (_, why) in &notices {
-            self.count(*why);
+        for (events, why) in notices {
+            self.count(why);
+            self.outbox.push((events, EngineEvent::Expired(why)));
         }
         self.after_change();
-        for (events, why) in notices {
-            let _ = events.send(EngineEvent::Expired(why));
-        }
     }
 
     /// When the next queue deadline falls (`None`: no request has one), so an idle or
