@@ -80,6 +80,11 @@ pub struct Metrics {
 const ITL_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.5];
 const LATENCY_BUCKETS: &[f64] = &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0];
 
+/// A latency histogram over [`LATENCY_BUCKETS`] (seconds).
+fn seconds(name: &str, help: &str) -> prometheus::Result<Histogram> {
+    Histogram::with_opts(HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()))
+}
+
 impl Metrics {
     /// Creates and registers every metric.
     pub fn new() -> prometheus::Result<Self> {
@@ -97,39 +102,21 @@ impl Metrics {
             prefix_cache_queries_total: IntCounter::new("ponder:prefix_cache_queries_total", "Tokens looked up in the prefix cache.")?,
             prefix_cache_hits_total: IntCounter::new("ponder:prefix_cache_hits_total", "Tokens served from the prefix cache.")?,
             num_preemptions_total: IntCounter::new("ponder:num_preemptions_total", "Preemptions by recompute.")?,
-            time_to_first_token_seconds: Histogram::with_opts(
-                HistogramOpts::new("ponder:time_to_first_token_seconds", "Time to first token.").buckets(LATENCY_BUCKETS.to_vec()),
-            )?,
-            e2e_request_latency_seconds: Histogram::with_opts(
-                HistogramOpts::new("ponder:e2e_request_latency_seconds", "End-to-end request latency.").buckets(LATENCY_BUCKETS.to_vec()),
-            )?,
+            time_to_first_token_seconds: seconds("ponder:time_to_first_token_seconds", "Time to first token.")?,
+            e2e_request_latency_seconds: seconds("ponder:e2e_request_latency_seconds", "End-to-end request latency.")?,
             inter_token_latency_seconds: Histogram::with_opts(
                 HistogramOpts::new("ponder:inter_token_latency_seconds", "Time between token events of a request.")
                     .buckets(ITL_BUCKETS.to_vec()),
             )?,
-            request_decode_time_seconds: Histogram::with_opts(
-                HistogramOpts::new("ponder:request_decode_time_seconds", "First to last token of a request.").buckets(LATENCY_BUCKETS.to_vec()),
-            )?,
-            request_queue_time_seconds: Histogram::with_opts(
-                HistogramOpts::new("ponder:request_queue_time_seconds", "Acceptance to the first scheduled step of a request.")
-                    .buckets(LATENCY_BUCKETS.to_vec()),
-            )?,
-            request_prefill_time_seconds: Histogram::with_opts(
-                HistogramOpts::new("ponder:request_prefill_time_seconds", "First scheduled step to the first token of a request.")
-                    .buckets(LATENCY_BUCKETS.to_vec()),
-            )?,
-            request_inference_time_seconds: Histogram::with_opts(
-                HistogramOpts::new("ponder:request_inference_time_seconds", "First scheduled step to the last token of a request.")
-                    .buckets(LATENCY_BUCKETS.to_vec()),
-            )?,
+            request_decode_time_seconds: seconds("ponder:request_decode_time_seconds", "First to last token of a request.")?,
+            request_queue_time_seconds: seconds("ponder:request_queue_time_seconds", "Acceptance to the first scheduled step of a request.")?,
+            request_prefill_time_seconds: seconds("ponder:request_prefill_time_seconds", "First scheduled step to the first token of a request.")?,
+            request_inference_time_seconds: seconds("ponder:request_inference_time_seconds", "First scheduled step to the last token of a request.")?,
             reasoning_budget_exhausted_total: IntCounter::new(
                 "ponder:reasoning_budget_exhausted_total",
                 "Sequences whose thinking budget ran out (the engine closed their reasoning).",
             )?,
-            time_to_first_answer_token_seconds: Histogram::with_opts(
-                HistogramOpts::new("ponder:time_to_first_answer_token_seconds", "Arrival to the first answer token, after the reasoning.")
-                    .buckets(LATENCY_BUCKETS.to_vec()),
-            )?,
+            time_to_first_answer_token_seconds: seconds("ponder:time_to_first_answer_token_seconds", "Arrival to the first answer token, after the reasoning.")?,
             request_success_total: IntCounterVec::new(
                 Opts::new("ponder:request_success_total", "Finished choices by finished_reason."),
                 &["finished_reason"],
@@ -140,10 +127,7 @@ impl Metrics {
                     .buckets(prometheus::exponential_buckets(16.0, 2.0, 12)?),
             )?,
             weight_updates_total: IntCounter::new("ponder:weight_updates_total", "Weight swaps done.")?,
-            weight_update_seconds: Histogram::with_opts(
-                HistogramOpts::new("ponder:weight_update_seconds", "Seconds per weight update, loading included.")
-                    .buckets(LATENCY_BUCKETS.to_vec()),
-            )?,
+            weight_update_seconds: seconds("ponder:weight_update_seconds", "Seconds per weight update, loading included.")?,
             is_paused: IntGauge::new("ponder:is_paused", "1 while generation is paused.")?,
             request_rejected_total: IntCounterVec::new(
                 Opts::new("ponder:request_rejected_total", "Requests answered with an error, by reason (the error's code)."),
