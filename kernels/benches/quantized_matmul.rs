@@ -1,9 +1,11 @@
 //! Quantized matmul throughput on the CPU: `cargo bench -p ponder-kernels --bench quantized_matmul`.
 //!
 //! SmolLM2-135M's MLP up-projection shape (1536 x 576) and its tied LM head
-//! (49152 x 576), for a decode step of 1 and of 16 sequences and prefills of 63, 64
-//! (where `forward` switches from block dots to the f32 GEMM) and 256 tokens.
-//! Prints ms per call and effective GMAC/s (multiply-adds of the f32 product).
+//! (49152 x 576), for a decode step of 1 and of 16 sequences and prefills of 64 to
+//! 1,024 tokens, through the block kernels (`forward`) and, for prefills, through the
+//! f32 GEMM that `forward_batch_dependent` switches to. Prints ms per call and
+//! effective GMAC/s (multiply-adds of the f32 product). `PONDER_CPU_ISA=avx2` runs the
+//! AVX2 kernels on a CPU with VNNI.
 
 use std::time::Instant;
 
@@ -35,7 +37,7 @@ fn random_bytes(format: QuantFormat, rows: usize, cols: usize) -> Vec<u8> {
     bytes
 }
 
-fn bench(name: &str, format: QuantFormat, rows: usize, cols: usize, m: usize) {
+fn bench(name: &str, format: QuantFormat, rows: usize, cols: usize, m: usize, batch_dependent: bool) {
     let w = QuantizedMatrix::from_gguf_bytes(format, rows, cols, &random_bytes(format, rows, cols)).unwrap();
     let x: Vec<f32> = (0..m * cols).map(|i| ((i as f32) * 0.37).sin()).collect();
     w.matmul(&x, m);
@@ -43,20 +45,24 @@ fn bench(name: &str, format: QuantFormat, rows: usize, cols: usize, m: usize) {
     let iters = (2_000_000_000 / (rows * cols * m)).clamp(3, 2000);
     let start = Instant::now();
     for _ in 0..iters {
-        // `forward` picks the path the model uses: block dots, or f32 GEMM for many rows.
-        std::hint::black_box(w.forward(&xt).unwrap());
+        // `forward_batch_dependent` switches to the f32 GEMM for many rows.
+        std::hint::black_box(if batch_dependent { w.forward_batch_dependent(&xt) } else { w.forward(&xt) }.unwrap());
     }
     let per_call = start.elapsed().as_secs_f64() / iters as f64;
     let gmacs = (rows * cols * m) as f64 / per_call / 1e9;
-    println!("{name:<28} {format:?} m={m:<4} {:>9.3} ms/call {gmacs:>7.2} GMAC/s", per_call * 1e3);
+    let path = if batch_dependent && m >= ponder_kernels::quantized::GEMM_MIN_ROWS { "f32 gemm" } else { "blocks" };
+    println!("{name:<20} {format:?} {path:<8} m={m:<4} {:>9.3} ms/call {gmacs:>7.2} GMAC/s", per_call * 1e3);
 }
 
 fn main() {
     println!("rayon threads: {}", rayon::current_num_threads());
-    for m in [1, 16, 63, 64, 256] {
-        bench("mlp up 1536x576", QuantFormat::Q4_1, 1536, 576, m);
+    for m in [1, 16, 64, 256, 1024] {
+        bench("mlp up 1536x576", QuantFormat::Q4_1, 1536, 576, m, false);
     }
-    for m in [1, 16] {
-        bench("lm head 49152x576", QuantFormat::Q8_0, 49152, 576, m);
+    for m in [64, 256, 1024] {
+        bench("mlp up 1536x576", QuantFormat::Q4_1, 1536, 576, m, true);
+    }
+    for m in [1, 16, 64] {
+        bench("lm head 49152x576", QuantFormat::Q8_0, 49152, 576, m, false);
     }
 }

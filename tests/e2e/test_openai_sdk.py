@@ -203,13 +203,17 @@ def test_json_object_response_format_returns_a_json_object(client):
 
     resp = client.chat.completions.create(
         model="smollm2",
-        messages=[{"role": "user", "content": "Describe Japan's capital as JSON."}],
+        # An open-ended "Describe Japan's capital as JSON." made the 135M model's greedy
+        # output loop ({"JAPANESE":{"capital":{...) under tiny numeric changes (an f16
+        # KV cache, another matmul summation order); naming the keys keeps it stable.
+        messages=[{"role": "user", "content": "Describe Japan's capital as JSON with the keys name and country."}],
         temperature=0,
         max_tokens=64,
         response_format={"type": "json_object"},
     )
     assert resp.choices[0].finish_reason == "stop"
-    assert isinstance(json.loads(resp.choices[0].message.content), dict)
+    answer = json.loads(resp.choices[0].message.content)
+    assert isinstance(answer, dict) and "name" in answer, answer
 
 
 def test_json_schema_response_format_holds_while_streaming(client):

@@ -5,6 +5,13 @@
 //! With AVX2 + FMA (the repo builds with `-C target-cpu=x86-64-v3`) each block is one
 //! `maddubs` (u8 x i8 pairs -> i16), one `madd` (-> i32) and one fused multiply-add by
 //! the product of the two scales; otherwise a scalar loop computes the same sums.
+//!
+//! Where the CPU has AVX-512 VNNI with VL (Intel since Cascade Lake, AMD since Zen 4),
+//! detected at run time, one `vpdpbusd` (u8 x i8 quads -> i32) replaces the
+//! `maddubs` + `madd` pair, as in ggml's `mul_sum_us8_pairs_float`. The integer block
+//! sums are the same (no pair of products reaches the `i16` saturation of `maddubs`
+//! for these formats), so both paths give the same bits. `PONDER_CPU_ISA=avx2` keeps
+//! the AVX2 kernels, for side-by-side benchmarks.
 
 use super::blocks::{BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1, QK};
 
@@ -13,8 +20,12 @@ use super::blocks::{BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1, QK};
 pub fn dot_q4_0_q8_0(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32 {
     debug_assert_eq!(w.len(), x.len());
     #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
-    // SAFETY: the cfg guarantees AVX2 and FMA; the loads read exactly one block's bytes.
+    // SAFETY: the cfg guarantees AVX2 and FMA, `vnni()` checked the CPU for the VNNI
+    // kernels; the loads read exactly one block's bytes.
     unsafe {
+        if vnni() {
+            return vnni::dot_q4_0_q8_0(w, x);
+        }
         avx2::dot_q4_0_q8_0(w, x)
     }
     #[cfg(not(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma")))]
@@ -26,8 +37,12 @@ pub fn dot_q4_0_q8_0(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32 {
 pub fn dot_q4_1_q8_1(w: &[BlockQ4_1], x: &[BlockQ8_1]) -> f32 {
     debug_assert_eq!(w.len(), x.len());
     #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
-    // SAFETY: the cfg guarantees AVX2 and FMA; the loads read exactly one block's bytes.
+    // SAFETY: the cfg guarantees AVX2 and FMA, `vnni()` checked the CPU for the VNNI
+    // kernels; the loads read exactly one block's bytes.
     unsafe {
+        if vnni() {
+            return vnni::dot_q4_1_q8_1(w, x);
+        }
         avx2::dot_q4_1_q8_1(w, x)
     }
     #[cfg(not(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma")))]
@@ -39,8 +54,12 @@ pub fn dot_q4_1_q8_1(w: &[BlockQ4_1], x: &[BlockQ8_1]) -> f32 {
 pub fn dot_q8_0_q8_0(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
     debug_assert_eq!(w.len(), x.len());
     #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
-    // SAFETY: the cfg guarantees AVX2 and FMA; the loads read exactly one block's bytes.
+    // SAFETY: the cfg guarantees AVX2 and FMA, `vnni()` checked the CPU for the VNNI
+    // kernels; the loads read exactly one block's bytes.
     unsafe {
+        if vnni() {
+            return vnni::dot_q8_0_q8_0(w, x);
+        }
         avx2::dot_q8_0_q8_0(w, x)
     }
     #[cfg(not(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma")))]
@@ -54,8 +73,12 @@ pub fn dot_q8_0_q8_0(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
 #[inline]
 pub fn dot4_q4_1_q8_1(w: &[BlockQ4_1], x: [&[BlockQ8_1]; 4]) -> [f32; 4] {
     #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
-    // SAFETY: the cfg guarantees AVX2 and FMA; the loads read exactly one block's bytes.
+    // SAFETY: the cfg guarantees AVX2 and FMA, `vnni()` checked the CPU for the VNNI
+    // kernels; the loads read exactly one block's bytes.
     unsafe {
+        if vnni() {
+            return vnni::dot4_q4_1_q8_1(w, x);
+        }
         avx2::dot4_q4_1_q8_1(w, x)
     }
     #[cfg(not(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma")))]
@@ -67,8 +90,12 @@ pub fn dot4_q4_1_q8_1(w: &[BlockQ4_1], x: [&[BlockQ8_1]; 4]) -> [f32; 4] {
 #[inline]
 pub fn dot4_q8_0_q8_0(w: &[BlockQ8_0], x: [&[BlockQ8_0]; 4]) -> [f32; 4] {
     #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
-    // SAFETY: the cfg guarantees AVX2 and FMA; the loads read exactly one block's bytes.
+    // SAFETY: the cfg guarantees AVX2 and FMA, `vnni()` checked the CPU for the VNNI
+    // kernels; the loads read exactly one block's bytes.
     unsafe {
+        if vnni() {
+            return vnni::dot4_q8_0_q8_0(w, x);
+        }
         avx2::dot4_q8_0_q8_0(w, x)
     }
     #[cfg(not(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma")))]
@@ -79,6 +106,19 @@ pub fn dot4_q8_0_q8_0(w: &[BlockQ8_0], x: [&[BlockQ8_0]; 4]) -> [f32; 4] {
 #[inline]
 pub fn dot4_q4_0_q8_0(w: &[BlockQ4_0], x: [&[BlockQ8_0]; 4]) -> [f32; 4] {
     x.map(|x| dot_q4_0_q8_0(w, x))
+}
+
+/// Whether the VNNI kernels run: AVX-512 VNNI and VL found at run time (checked once),
+/// unless the environment sets `PONDER_CPU_ISA=avx2`.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
+#[inline]
+pub fn vnni() -> bool {
+    static VNNI: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *VNNI.get_or_init(|| {
+        std::env::var("PONDER_CPU_ISA").map_or(true, |isa| isa != "avx2")
+            && std::arch::is_x86_feature_detected!("avx512vnni")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+    })
 }
 
 /// Portable versions; also the reference the AVX2 versions are tested against.
@@ -118,107 +158,144 @@ pub(crate) mod scalar {
     }
 }
 
+/// 256-bit helpers shared by the AVX2 and the VNNI kernels.
 #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
-mod avx2 {
-    use std::arch::x86_64::*;
+mod simd256 {
+    pub use std::arch::x86_64::*;
 
-    use super::*;
+    pub use super::super::blocks::{BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1, QK};
 
     /// 32 nibbles -> 32 bytes in value order: low halves in lane 0, high halves in lane 1.
     #[inline(always)]
-    unsafe fn nibbles(qs: &[u8; QK / 2]) -> __m256i {
+    pub unsafe fn nibbles(qs: &[u8; QK / 2]) -> __m256i {
         let lo = _mm_loadu_si128(qs.as_ptr() as *const __m128i);
         let hi = _mm_srli_epi16(lo, 4);
         _mm256_and_si256(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(0x0F))
     }
 
-    /// Sum of `a_j * b_j` of two signed byte vectors, as 8 f32 partial sums.
     #[inline(always)]
-    unsafe fn mul_sum_i8(a: __m256i, b: __m256i) -> __m256 {
-        // maddubs wants its first operand unsigned: move a's sign onto b.
-        let pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
-        _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))
-    }
-
-    #[inline(always)]
-    unsafe fn hsum(v: __m256) -> f32 {
+    pub unsafe fn hsum(v: __m256) -> f32 {
         let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
         let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
         _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)))
     }
 
     #[inline(always)]
-    unsafe fn load(qs: &[i8; QK]) -> __m256i {
+    pub unsafe fn load(qs: &[i8; QK]) -> __m256i {
         _mm256_loadu_si256(qs.as_ptr() as *const __m256i)
     }
+}
 
-    pub unsafe fn dot_q4_0_q8_0(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32 {
-        let mut acc = _mm256_setzero_ps();
-        for (w, x) in w.iter().zip(x) {
-            let qw = _mm256_sub_epi8(nibbles(&w.qs), _mm256_set1_epi8(8));
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(w.d * x.d), mul_sum_i8(qw, load(&x.qs)), acc);
+/// The block kernels, written once over `quad_sums(a: u8 x 32, b: i8 x 32) -> i32 x 8`
+/// (each lane the sum of four adjacent products), which the module defines; the
+/// optional attribute is the module's `#[target_feature]`.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
+macro_rules! block_kernels {
+    ($(#[$feature:meta])?) => {
+        /// Sum of `a_j * b_j` of two signed byte vectors, as 8 f32 partial sums.
+        $(#[$feature])?
+        #[inline]
+        unsafe fn mul_sum_i8(a: __m256i, b: __m256i) -> __m256 {
+            // The unsigned operand must be unsigned: move a's sign onto b.
+            _mm256_cvtepi32_ps(quad_sums(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a)))
         }
-        hsum(acc)
-    }
 
-    pub unsafe fn dot_q4_1_q8_1(w: &[BlockQ4_1], x: &[BlockQ8_1]) -> f32 {
-        // Two accumulators (even and odd blocks): two independent FMA chains.
-        let mut acc = [_mm256_setzero_ps(); 2];
-        let mut offsets = 0f32;
-        for (i, (w, x)) in w.iter().zip(x).enumerate() {
-            offsets += w.m * x.s;
-            // Nibbles are unsigned (0..15): maddubs takes them as they are.
-            let pairs = _mm256_maddubs_epi16(nibbles(&w.qs), load(&x.qs));
-            let sums = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
-            acc[i & 1] = _mm256_fmadd_ps(_mm256_set1_ps(w.d * x.d), sums, acc[i & 1]);
-        }
-        hsum(_mm256_add_ps(acc[0], acc[1])) + offsets
-    }
-
-    /// Each row sums exactly as [`dot_q4_1_q8_1`] does (even and odd blocks in two
-    /// accumulators, offsets apart), so its result has the same bits.
-    pub unsafe fn dot4_q4_1_q8_1(w: &[BlockQ4_1], x: [&[BlockQ8_1]; 4]) -> [f32; 4] {
-        let ones = _mm256_set1_epi16(1);
-        let mut acc = [[_mm256_setzero_ps(); 4]; 2];
-        let mut offsets = [0f32; 4];
-        for (b, w) in w.iter().enumerate() {
-            let qw = nibbles(&w.qs);
-            let acc = &mut acc[b & 1];
-            for r in 0..4 {
-                let x = &x[r][b];
-                offsets[r] += w.m * x.s;
-                let pairs = _mm256_maddubs_epi16(qw, load(&x.qs));
-                let sums = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, ones));
-                acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(w.d * x.d), sums, acc[r]);
+        $(#[$feature])?
+        pub unsafe fn dot_q4_0_q8_0(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32 {
+            let mut acc = _mm256_setzero_ps();
+            for (w, x) in w.iter().zip(x) {
+                let qw = _mm256_sub_epi8(nibbles(&w.qs), _mm256_set1_epi8(8));
+                acc = _mm256_fmadd_ps(_mm256_set1_ps(w.d * x.d), mul_sum_i8(qw, load(&x.qs)), acc);
             }
+            hsum(acc)
         }
-        std::array::from_fn(|r| hsum(_mm256_add_ps(acc[0][r], acc[1][r])) + offsets[r])
-    }
 
-    /// Each row sums exactly as [`dot_q8_0_q8_0`] does.
-    pub unsafe fn dot4_q8_0_q8_0(w: &[BlockQ8_0], x: [&[BlockQ8_0]; 4]) -> [f32; 4] {
-        let mut acc = [[_mm256_setzero_ps(); 4]; 2];
-        for (b, w) in w.iter().enumerate() {
-            let qw = load(&w.qs);
-            let aw = _mm256_sign_epi8(qw, qw);
-            let acc = &mut acc[b & 1];
-            for r in 0..4 {
-                let x = &x[r][b];
-                let pairs = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(load(&x.qs), qw));
-                let sums = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
-                acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(w.d * x.d), sums, acc[r]);
+        $(#[$feature])?
+        pub unsafe fn dot_q4_1_q8_1(w: &[BlockQ4_1], x: &[BlockQ8_1]) -> f32 {
+            // Two accumulators (even and odd blocks): two independent FMA chains.
+            let mut acc = [_mm256_setzero_ps(); 2];
+            let mut offsets = 0f32;
+            for (i, (w, x)) in w.iter().zip(x).enumerate() {
+                offsets += w.m * x.s;
+                // Nibbles are unsigned (0..15): they go in as they are.
+                let sums = _mm256_cvtepi32_ps(quad_sums(nibbles(&w.qs), load(&x.qs)));
+                acc[i & 1] = _mm256_fmadd_ps(_mm256_set1_ps(w.d * x.d), sums, acc[i & 1]);
             }
+            hsum(_mm256_add_ps(acc[0], acc[1])) + offsets
         }
-        std::array::from_fn(|r| hsum(_mm256_add_ps(acc[0][r], acc[1][r])))
+
+        /// Each row sums exactly as [`dot_q4_1_q8_1`] does (even and odd blocks in two
+        /// accumulators, offsets apart), so its result has the same bits.
+        $(#[$feature])?
+        pub unsafe fn dot4_q4_1_q8_1(w: &[BlockQ4_1], x: [&[BlockQ8_1]; 4]) -> [f32; 4] {
+            let mut acc = [[_mm256_setzero_ps(); 4]; 2];
+            let mut offsets = [0f32; 4];
+            for (b, w) in w.iter().enumerate() {
+                let qw = nibbles(&w.qs);
+                let acc = &mut acc[b & 1];
+                for r in 0..4 {
+                    let x = &x[r][b];
+                    offsets[r] += w.m * x.s;
+                    let sums = _mm256_cvtepi32_ps(quad_sums(qw, load(&x.qs)));
+                    acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(w.d * x.d), sums, acc[r]);
+                }
+            }
+            std::array::from_fn(|r| hsum(_mm256_add_ps(acc[0][r], acc[1][r])) + offsets[r])
+        }
+
+        /// Each row sums exactly as [`dot_q8_0_q8_0`] does.
+        $(#[$feature])?
+        pub unsafe fn dot4_q8_0_q8_0(w: &[BlockQ8_0], x: [&[BlockQ8_0]; 4]) -> [f32; 4] {
+            let mut acc = [[_mm256_setzero_ps(); 4]; 2];
+            for (b, w) in w.iter().enumerate() {
+                let qw = load(&w.qs);
+                let aw = _mm256_sign_epi8(qw, qw);
+                let acc = &mut acc[b & 1];
+                for r in 0..4 {
+                    let x = &x[r][b];
+                    let sums = _mm256_cvtepi32_ps(quad_sums(aw, _mm256_sign_epi8(load(&x.qs), qw)));
+                    acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(w.d * x.d), sums, acc[r]);
+                }
+            }
+            std::array::from_fn(|r| hsum(_mm256_add_ps(acc[0][r], acc[1][r])))
+        }
+
+        $(#[$feature])?
+        pub unsafe fn dot_q8_0_q8_0(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
+            let mut acc = [_mm256_setzero_ps(); 2];
+            for (i, (w, x)) in w.iter().zip(x).enumerate() {
+                acc[i & 1] = _mm256_fmadd_ps(_mm256_set1_ps(w.d * x.d), mul_sum_i8(load(&w.qs), load(&x.qs)), acc[i & 1]);
+            }
+            hsum(_mm256_add_ps(acc[0], acc[1]))
+        }
+    };
+}
+
+/// AVX2: `maddubs` (u8 x i8 pairs -> saturating i16) then `madd` with ones (-> i32).
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
+mod avx2 {
+    use super::simd256::*;
+
+    #[inline(always)]
+    unsafe fn quad_sums(a: __m256i, b: __m256i) -> __m256i {
+        _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), _mm256_set1_epi16(1))
     }
 
-    pub unsafe fn dot_q8_0_q8_0(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
-        let mut acc = [_mm256_setzero_ps(); 2];
-        for (i, (w, x)) in w.iter().zip(x).enumerate() {
-            acc[i & 1] = _mm256_fmadd_ps(_mm256_set1_ps(w.d * x.d), mul_sum_i8(load(&w.qs), load(&x.qs)), acc[i & 1]);
-        }
-        hsum(_mm256_add_ps(acc[0], acc[1]))
+    block_kernels!();
+}
+
+/// AVX-512 VNNI on 256-bit vectors: one `vpdpbusd` (u8 x i8 quads -> i32).
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
+mod vnni {
+    use super::simd256::*;
+
+    #[target_feature(enable = "avx512vnni,avx512vl")]
+    #[inline]
+    unsafe fn quad_sums(a: __m256i, b: __m256i) -> __m256i {
+        _mm256_dpbusd_epi32(_mm256_setzero_si256(), a, b)
     }
+
+    block_kernels!(#[target_feature(enable = "avx512vnni,avx512vl")]);
 }
 
 #[cfg(test)]
@@ -271,6 +348,55 @@ mod tests {
         let want = reference(w8_0.iter().flat_map(|b| b.dequantize()).collect(), &xs);
         assert!(close(dot_q8_0_q8_0(&w8_0, &x8_0), want));
         assert!(close(scalar::dot_q8_0_q8_0(&w8_0, &x8_0), want));
+    }
+
+    /// The VNNI kernels give the AVX2 kernels' bits (same integer block sums, same
+    /// float order), on pseudo-random blocks with every nibble and extreme bytes.
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
+    #[test]
+    fn vnni_kernels_give_the_avx2_bits() {
+        if !(std::arch::is_x86_feature_detected!("avx512vnni") && std::arch::is_x86_feature_detected!("avx512vl")) {
+            eprintln!("skipped: this CPU has no AVX-512 VNNI");
+            return;
+        }
+        let blocks = 23;
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut byte = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 32) as u8
+        };
+        let w4_0: Vec<BlockQ4_0> = (0..blocks).map(|b| BlockQ4_0 { d: 0.01 + b as f32 * 1e-3, qs: std::array::from_fn(|_| byte()) }).collect();
+        let w4_1: Vec<BlockQ4_1> = w4_0.iter().map(|b| BlockQ4_1 { d: b.d, m: -0.2, qs: b.qs }).collect();
+        // Weight bytes over -127..=127 (ggml's Q8_0 range); activation rows quantized
+        // from values, the last block saturated at +-127.
+        let w8_0: Vec<BlockQ8_0> = (0..blocks).map(|b| BlockQ8_0 { d: 0.02 + b as f32 * 1e-3, qs: std::array::from_fn(|_| (byte() as i8).max(-127)) }).collect();
+        let rows: Vec<Vec<f32>> = (0..4)
+            .map(|r| {
+                let mut x = values(blocks * QK, r as f32 * 3.0 + 1.0);
+                x[(blocks - 1) * QK..].iter_mut().enumerate().for_each(|(j, v)| *v = if j % 2 == 0 { 9.0 } else { -9.0 });
+                x
+            })
+            .collect();
+        let x8_0: Vec<Vec<BlockQ8_0>> = rows.iter().map(|x| x.chunks(QK).map(BlockQ8_0::quantize).collect()).collect();
+        let x8_1: Vec<Vec<BlockQ8_1>> = rows.iter().map(|x| x.chunks(QK).map(BlockQ8_1::quantize).collect()).collect();
+        let bits = |v: f32| v.to_bits();
+        // SAFETY: AVX2/FMA by the cfg, AVX-512 VNNI/VL checked above.
+        unsafe {
+            for r in 0..4 {
+                assert_eq!(bits(vnni::dot_q4_0_q8_0(&w4_0, &x8_0[r])), bits(avx2::dot_q4_0_q8_0(&w4_0, &x8_0[r])), "q4_0 row {r}");
+                assert_eq!(bits(vnni::dot_q4_1_q8_1(&w4_1, &x8_1[r])), bits(avx2::dot_q4_1_q8_1(&w4_1, &x8_1[r])), "q4_1 row {r}");
+                assert_eq!(bits(vnni::dot_q8_0_q8_0(&w8_0, &x8_0[r])), bits(avx2::dot_q8_0_q8_0(&w8_0, &x8_0[r])), "q8_0 row {r}");
+            }
+            let quad_1: [&[BlockQ8_1]; 4] = std::array::from_fn(|r| x8_1[r].as_slice());
+            let quad_0: [&[BlockQ8_0]; 4] = std::array::from_fn(|r| x8_0[r].as_slice());
+            assert_eq!(vnni::dot4_q4_1_q8_1(&w4_1, quad_1).map(bits), avx2::dot4_q4_1_q8_1(&w4_1, quad_1).map(bits));
+            assert_eq!(vnni::dot4_q8_0_q8_0(&w8_0, quad_0).map(bits), avx2::dot4_q8_0_q8_0(&w8_0, quad_0).map(bits));
+            // And both agree with the portable reference to rounding.
+            let want = scalar::dot_q8_0_q8_0(&w8_0, &x8_0[0]);
+            assert!((vnni::dot_q8_0_q8_0(&w8_0, &x8_0[0]) - want).abs() <= 1e-4 * want.abs().max(1.0));
+        }
     }
 
     /// The four-row versions equal four single dot products, bit for bit (a row's

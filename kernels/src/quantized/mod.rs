@@ -5,27 +5,37 @@
 //! the work per activation row, so a prefill of `m` tokens streams the whole weight
 //! from memory `m` times. [`QuantizedMatrix::matmul`] instead quantizes the activation
 //! rows once (to `Q8_0`, or `Q8_1` for `Q4_1`, as llama.cpp does), splits the *weight
-//! rows* across rayon's pool, and multiplies each weight row with every activation row
-//! while it is in cache; the block dot products use AVX2 (see [`dot`]).
+//! rows* across rayon's pool, and multiplies them with every activation row while they
+//! are in cache:
+//! - `Q4_1` and `Q8_0` matrices whose row count is a multiple of 8 (every projection of
+//!   the Llama/Qwen shapes) are repacked at load time eight rows at a time, so one
+//!   integer instruction advances eight rows' dot products (see [`repack`]);
+//! - other matrices, and `Q4_0`, keep their row-major blocks and go through one-row
+//!   block dot products, four activation rows at a time (see [`dot`]).
+//!
+//! Both use AVX2, or AVX-512 VNNI where the CPU has it (checked at run time).
 //!
 //! The weight keeps its GGUF blocks (scales widened from f16 to f32 at load time, so a
 //! `Q4_1` block takes 24 bytes instead of 20); it is never expanded to f32.
 //!
-//! Batch invariance: an output element is one block dot product of its weight row and
-//! its activation row, summed in the same order whether the row went through the
-//! four-row kernel or the one-row kernel, and each activation row is quantized on its
-//! own; so [`QuantizedMatrix::forward`] gives a row the same bits for any number of
-//! rows. Only [`QuantizedMatrix::forward_batch_dependent`] switches to an f32 GEMM
-//! for many rows (unquantized activations, another summation order).
+//! Batch invariance: an output element is computed by one fixed sequence of operations
+//! on its weight row and its activation row (one SIMD lane of the repacked kernel, or
+//! one block dot product summed in the same order by the four-row and the one-row
+//! kernel), and each activation row is quantized on its own; so
+//! [`QuantizedMatrix::forward`] gives a row the same bits for any number of rows. Only
+//! [`QuantizedMatrix::forward_batch_dependent`] switches to an f32 GEMM for many rows
+//! (unquantized activations, another summation order).
 
 pub mod blocks;
 pub mod dot;
+pub mod repack;
 
 use candle_core::{DType, Device, Tensor};
 use rayon::prelude::*;
 
 use crate::error::KernelError;
 use blocks::{BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1, QK};
+use repack::{BlockQ4_1x8, BlockQ8_0x8, Interleaved};
 
 /// From this many activation rows on, [`QuantizedMatrix::forward_batch_dependent`]
 /// multiplies through a transient f32 copy of the weight with candle's GEMM.
@@ -57,7 +67,11 @@ impl QuantFormat {
 enum Blocks {
     Q4_0(Vec<BlockQ4_0>),
     Q4_1(Vec<BlockQ4_1>),
+    /// `Q4_1` with a row count divisible by 8, repacked (see [`repack`]).
+    Q4_1x8(Vec<BlockQ4_1x8>),
     Q8_0(Vec<BlockQ8_0>),
+    /// `Q8_0` with a row count divisible by 8, repacked.
+    Q8_0x8(Vec<BlockQ8_0x8>),
 }
 
 /// A weight matrix `[rows, cols]` (`rows` = output features) kept in GGML blocks,
@@ -85,8 +99,22 @@ impl QuantizedMatrix {
         let chunks = bytes.chunks_exact(format.block_bytes());
         let blocks = match format {
             QuantFormat::Q4_0 => Blocks::Q4_0(chunks.map(BlockQ4_0::from_bytes).collect()),
-            QuantFormat::Q4_1 => Blocks::Q4_1(chunks.map(BlockQ4_1::from_bytes).collect()),
-            QuantFormat::Q8_0 => Blocks::Q8_0(chunks.map(BlockQ8_0::from_bytes).collect()),
+            QuantFormat::Q4_1 => {
+                let blocks: Vec<BlockQ4_1> = chunks.map(BlockQ4_1::from_bytes).collect();
+                if rows % repack::ROWS == 0 {
+                    Blocks::Q4_1x8(repack::repack(&blocks, rows, cols / QK, BlockQ4_1x8::pack))
+                } else {
+                    Blocks::Q4_1(blocks)
+                }
+            }
+            QuantFormat::Q8_0 => {
+                let blocks: Vec<BlockQ8_0> = chunks.map(BlockQ8_0::from_bytes).collect();
+                if rows % repack::ROWS == 0 {
+                    Blocks::Q8_0x8(repack::repack(&blocks, rows, cols / QK, BlockQ8_0x8::pack))
+                } else {
+                    Blocks::Q8_0(blocks)
+                }
+            }
         };
         Ok(Self { rows, cols, blocks })
     }
@@ -105,8 +133,8 @@ impl QuantizedMatrix {
     pub fn format(&self) -> QuantFormat {
         match self.blocks {
             Blocks::Q4_0(_) => QuantFormat::Q4_0,
-            Blocks::Q4_1(_) => QuantFormat::Q4_1,
-            Blocks::Q8_0(_) => QuantFormat::Q8_0,
+            Blocks::Q4_1(_) | Blocks::Q4_1x8(_) => QuantFormat::Q4_1,
+            Blocks::Q8_0(_) | Blocks::Q8_0x8(_) => QuantFormat::Q8_0,
         }
     }
 
@@ -125,6 +153,14 @@ impl QuantizedMatrix {
         match &self.blocks {
             Blocks::Q4_0(b) => chunks.zip(&b[range]).for_each(|(o, b)| o.copy_from_slice(&b.dequantize())),
             Blocks::Q4_1(b) => chunks.zip(&b[range]).for_each(|(o, b)| o.copy_from_slice(&b.dequantize())),
+            Blocks::Q4_1x8(b) => {
+                let group = &b[(r / repack::ROWS) * kb..(r / repack::ROWS + 1) * kb];
+                chunks.zip(group).for_each(|(o, b)| o.copy_from_slice(&b.unpack(r % repack::ROWS).dequantize()))
+            }
+            Blocks::Q8_0x8(b) => {
+                let group = &b[(r / repack::ROWS) * kb..(r / repack::ROWS + 1) * kb];
+                chunks.zip(group).for_each(|(o, b)| o.copy_from_slice(&b.unpack(r % repack::ROWS).dequantize()))
+            }
             Blocks::Q8_0(b) => chunks.zip(&b[range]).for_each(|(o, b)| o.copy_from_slice(&b.dequantize())),
         }
     }
@@ -137,16 +173,24 @@ impl QuantizedMatrix {
         let kb = self.cols / QK;
         let out_t = match &self.blocks {
             Blocks::Q4_0(w) => {
-                let xq: Vec<BlockQ8_0> = x.chunks_exact(QK).map(BlockQ8_0::quantize).collect();
+                let xq = quantize_activations(x, BlockQ8_0::quantize);
                 rows_times_activations(w, &xq, m, kb, dot::dot_q4_0_q8_0, dot::dot4_q4_0_q8_0)
             }
             Blocks::Q4_1(w) => {
-                let xq: Vec<BlockQ8_1> = x.chunks_exact(QK).map(BlockQ8_1::quantize).collect();
+                let xq = quantize_activations(x, BlockQ8_1::quantize);
                 rows_times_activations(w, &xq, m, kb, dot::dot_q4_1_q8_1, dot::dot4_q4_1_q8_1)
             }
+            Blocks::Q4_1x8(w) => {
+                let xq = quantize_activations(x, BlockQ8_1::quantize);
+                return groups_times_activations(w, &xq, m, kb);
+            }
             Blocks::Q8_0(w) => {
-                let xq: Vec<BlockQ8_0> = x.chunks_exact(QK).map(BlockQ8_0::quantize).collect();
+                let xq = quantize_activations(x, BlockQ8_0::quantize);
                 rows_times_activations(w, &xq, m, kb, dot::dot_q8_0_q8_0, dot::dot4_q8_0_q8_0)
+            }
+            Blocks::Q8_0x8(w) => {
+                let xq = quantize_activations(x, BlockQ8_0::quantize);
+                return groups_times_activations(w, &xq, m, kb);
             }
         };
         transpose(&out_t, self.rows, m)
@@ -245,6 +289,52 @@ fn rows_times_activations<W: Sync, A: Sync>(
     out_t
 }
 
+/// `y[j * rows + r] = dot(w row r, x row j)` for a repacked matrix: groups of 8 weight
+/// rows split across threads, each group multiplied with all `m` activation rows while
+/// it is in cache (see [`repack`]).
+fn groups_times_activations<W: Interleaved + Sync>(w: &[W], x: &[W::Act], m: usize, kb: usize) -> Vec<f32>
+where
+    W::Act: Sync,
+{
+    let groups = w.len() / kb.max(1);
+    let rows = groups * repack::ROWS;
+    let mut y = vec![0f32; m * rows];
+    if groups == 0 || m == 0 {
+        return y;
+    }
+    let xs: Vec<&[W::Act]> = x.chunks_exact(kb).collect();
+    // out_g[g][j] holds the group's 8 outputs for activation row j.
+    let mut out_g = vec![[0f32; repack::ROWS]; groups * m];
+    let one_group = |g: usize, out: &mut [[f32; repack::ROWS]]| repack::group_times_rows(&w[g * kb..(g + 1) * kb], &xs, out);
+    if groups * m * kb < 512 {
+        out_g.chunks_mut(m).enumerate().for_each(|(g, out)| one_group(g, out));
+    } else {
+        // About four chunks per thread balance the load.
+        let chunk = groups.div_ceil(rayon::current_num_threads() * 4);
+        out_g.par_chunks_mut(chunk * m).enumerate().for_each(|(c, out)| {
+            for (i, out) in out.chunks_mut(m).enumerate() {
+                one_group(c * chunk + i, out);
+            }
+        });
+    }
+    for (g, out) in out_g.chunks(m).enumerate() {
+        for (j, lanes) in out.iter().enumerate() {
+            y[j * rows + g * repack::ROWS..][..repack::ROWS].copy_from_slice(lanes);
+        }
+    }
+    y
+}
+
+/// The activation rows in 8-bit blocks; in parallel for a prefill-sized input (the
+/// result does not depend on how the blocks were split: each is quantized on its own).
+fn quantize_activations<B: Send>(x: &[f32], quantize: fn(&[f32]) -> B) -> Vec<B> {
+    if x.len() < 1 << 16 {
+        x.chunks_exact(QK).map(quantize).collect()
+    } else {
+        x.par_chunks_exact(QK).map(quantize).collect()
+    }
+}
+
 /// `[rows, m]` -> `[m, rows]`.
 fn transpose(a: &[f32], rows: usize, m: usize) -> Vec<f32> {
     if m == 1 {
@@ -280,7 +370,13 @@ mod tests {
 
     #[test]
     fn matmul_equals_the_naive_product_of_dequantized_rows_for_every_shape() {
-        let (rows, cols) = (37, 96);
+        // 37 rows keep the row-major blocks, 40 are repacked in groups of 8.
+        for rows in [37, 40] {
+            matmul_matches_naive(rows, 96);
+        }
+    }
+
+    fn matmul_matches_naive(rows: usize, cols: usize) {
         let w: Vec<f32> = (0..rows * cols).map(|i| ((i as f32) * 0.131).sin()).collect();
         let q = QuantizedMatrix::from_gguf_bytes(QuantFormat::Q4_1, rows, cols, &q4_1_bytes(&w)).unwrap();
         for m in [1, 2, 5, 64] {
