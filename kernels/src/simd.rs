@@ -1,32 +1,81 @@
-//! Vectorizable f32 loops for the attention inner loops.
+//! Vectorizable f32 loops for the attention inner loops and the dense matmul.
 //!
 //! Rust does not reassociate float additions, so a reduction written as one running
-//! sum stays scalar. These loops keep `LANES` independent partial sums (two AVX2
-//! registers' worth) so LLVM emits packed multiply-adds; element-wise loops
-//! (`axpy`, `scale`, `exp_shifted`) vectorize as written. With
+//! sum stays scalar. The reductions keep independent partial sums (`LANES` for the
+//! dense matmul, eight for attention scores) so LLVM emits packed multiply-adds;
+//! element-wise loops (`axpy`, `scale`, `exp_shifted`) vectorize as written. With
 //! `-C target-cpu=x86-64-v3` (set in the repo's `.cargo/config.toml`) they compile to
 //! AVX2 code; without it to SSE2 code, still correct.
 
 /// Independent partial sums in a reduction: 2 x 8 f32 lanes.
 pub(crate) const LANES: usize = 16;
 
-/// Dot product of two equally long slices.
+/// Positions whose attention scores [`scores8`] computes together.
+pub(crate) const SCORES: usize = 8;
+
+/// An attention score `q · k` (equally long slices): eight partial sums (lane `i` takes
+/// elements `i, i + 8, ...`, one fused multiply-add each), reduced by the pairwise tree
+/// `((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))`, then the `len % 8` tail
+/// elements in order. [`scores8`] gives each of its eight scores these bits.
 #[inline]
-pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    debug_assert_eq!(a.len(), b.len());
-    let mut acc = [0f32; LANES];
-    let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let (a_tail, b_tail) = (a_chunks.remainder(), b_chunks.remainder());
-    for (x, y) in a_chunks.zip(b_chunks) {
-        for i in 0..LANES {
-            acc[i] += x[i] * y[i];
+pub(crate) fn score(q: &[f32], k: &[f32]) -> f32 {
+    debug_assert_eq!(q.len(), k.len());
+    let body = q.len() / SCORES * SCORES;
+    let mut acc = [0f32; SCORES];
+    for (x, y) in q[..body].chunks_exact(SCORES).zip(k[..body].chunks_exact(SCORES)) {
+        for i in 0..SCORES {
+            acc[i] = x[i].mul_add(y[i], acc[i]);
         }
     }
-    let mut sum = 0f32;
-    for (x, y) in a_tail.iter().zip(b_tail) {
+    let sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    score_tail(sum, &q[body..], &k[body..])
+}
+
+#[inline(always)]
+fn score_tail(mut sum: f32, q: &[f32], k: &[f32]) -> f32 {
+    for (x, y) in q.iter().zip(k) {
         sum += x * y;
     }
-    sum + hsum(acc)
+    sum
+}
+
+/// [`score`] of `q` with eight K rows (each `q.len()` long) at once. With AVX2 the
+/// eight reductions share six horizontal adds (`vhaddps`) and one cross-lane add,
+/// instead of a horizontal sum per score: decode attention computes one score per
+/// position and query head, so this was a visible share of a decode step.
+#[inline]
+pub(crate) fn scores8(q: &[f32], k: [&[f32]; SCORES]) -> [f32; SCORES] {
+    debug_assert!(k.iter().all(|k| k.len() == q.len()));
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
+    // SAFETY: the cfg guarantees AVX2 and FMA; every load reads 8 floats below
+    // `body <= len` of `q` and of each K row.
+    unsafe {
+        use std::arch::x86_64::*;
+        let body = q.len() / SCORES * SCORES;
+        let mut acc = [_mm256_setzero_ps(); SCORES];
+        for j in (0..body).step_by(SCORES) {
+            let qv = _mm256_loadu_ps(q.as_ptr().add(j));
+            for (acc, k) in acc.iter_mut().zip(k) {
+                *acc = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k.as_ptr().add(j)), *acc);
+            }
+        }
+        // Lanes 0..4 of `a` hold s0 + s1 + s2 + s3 ... of positions 0..4 as
+        // (s0 + s1) + (s2 + s3), lanes 4..8 their (s4 + s5) + (s6 + s7); `b` the same
+        // for positions 4..8.
+        let a = _mm256_hadd_ps(_mm256_hadd_ps(acc[0], acc[1]), _mm256_hadd_ps(acc[2], acc[3]));
+        let b = _mm256_hadd_ps(_mm256_hadd_ps(acc[4], acc[5]), _mm256_hadd_ps(acc[6], acc[7]));
+        let sums = _mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x20), _mm256_permute2f128_ps(a, b, 0x31));
+        let mut out = [0f32; SCORES];
+        _mm256_storeu_ps(out.as_mut_ptr(), sums);
+        if body < q.len() {
+            for (out, k) in out.iter_mut().zip(k) {
+                *out = score_tail(*out, &q[body..], &k[body..]);
+            }
+        }
+        out
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma")))]
+    k.map(|k| score(q, k))
 }
 
 /// The sum of the 16 partial sums in a fixed pairwise tree (lane `i` with `i + 8`,
@@ -97,13 +146,19 @@ fn exp_cephes(x: f32) -> f32 {
 mod tests {
     use super::*;
 
+    /// `scores8` gives each row the bits of `score`, and `score` is within rounding of
+    /// the f64 dot product, for head sizes with and without a tail.
     #[test]
-    fn dot_matches_a_sequential_f64_sum_for_every_length_up_to_70() {
-        for len in 0..70 {
-            let a: Vec<f32> = (0..len).map(|i| (i as f32 * 0.37).sin()).collect();
-            let b: Vec<f32> = (0..len).map(|i| (i as f32 * 0.11).cos()).collect();
-            let want: f64 = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).sum();
-            assert!((dot(&a, &b) as f64 - want).abs() < 1e-5, "len {len}");
+    fn scores8_gives_each_row_the_bits_of_score() {
+        for len in [0, 5, 8, 64, 67, 128] {
+            let q: Vec<f32> = (0..len).map(|i| (i as f32 * 0.37).sin()).collect();
+            let ks: Vec<Vec<f32>> = (0..SCORES).map(|p| (0..len).map(|i| ((i * (p + 2)) as f32 * 0.11).cos()).collect()).collect();
+            let got = scores8(&q, std::array::from_fn(|p| ks[p].as_slice()));
+            for (p, k) in ks.iter().enumerate() {
+                assert_eq!(got[p].to_bits(), score(&q, k).to_bits(), "len {len} position {p}");
+                let want: f64 = q.iter().zip(k).map(|(x, y)| *x as f64 * *y as f64).sum();
+                assert!((score(&q, k) as f64 - want).abs() < 1e-5, "len {len}");
+            }
         }
     }
 

@@ -19,6 +19,13 @@
 # row) and sends exactly `concurrency` requests at once:
 #
 #   PEERS=llama ROWS=1x256,16x1024,32x2048 loadtests/peers/run.sh
+#
+# With ROWS, LONG_PROMPT_LEN=N adds one streaming request of about N prompt tokens to every row,
+# sent LONG_PROMPT_AT s (default 5) into it (ponder-bench's --long-prompt-len), and
+# a second table: its TTFT, and the running streams' ITL p99 while it prefills. Each
+# server gets one more slot for it, each slot sized to hold it:
+#
+#   PEERS=llama ROWS=8x1024 LONG_PROMPT_LEN=4000 loadtests/peers/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PEERS_DIR=${PONDER_PEERS_DIR:-$HOME/.cache/ponder/peers}
@@ -27,6 +34,8 @@ INPUT_LEN=${INPUT_LEN:-128}
 OUTPUT_LEN=${OUTPUT_LEN:-64}
 PEERS=${PEERS:-mistralrs llama}
 ROWS=${ROWS:-}
+LONG_PROMPT_LEN=${LONG_PROMPT_LEN:-}
+LONG_PROMPT_AT=${LONG_PROMPT_AT:-5}
 PONDER_FLAGS=${PONDER_FLAGS:-}
 if [ -z "$ROWS" ]; then
   for c in ${CONCURRENCY//,/ }; do ROWS="$ROWS${ROWS:+,}${c}x$OUTPUT_LEN"; done
@@ -104,6 +113,10 @@ for row in ${ROWS//,/ }; do
     # llama-server splits its context evenly over its slots: each must hold a prompt
     # (about 1.3 tokens per word with the chat template) and the row's output.
     slots=$c slot_ctx=$(( INPUT_LEN * 2 + o + 64 ))
+    if [ -n "$LONG_PROMPT_LEN" ]; then
+      slots=$(( c + 1 ))
+      slot_ctx=$(( slot_ctx > LONG_PROMPT_LEN + 128 ? slot_ctx : LONG_PROMPT_LEN + 128 ))
+    fi
     for s in $servers; do start "$s"; done
   fi
   for s in $servers; do
@@ -114,6 +127,7 @@ for row in ${ROWS//,/ }; do
     "$bench" load --base-url "http://127.0.0.1:${port[$s]}/v1" --model "${name[$s]}" \
       --input-len "$INPUT_LEN" --output-len "$o" --ignore-eos \
       --max-concurrency "$c" --num-prompts "$n" --seed "$c" \
+      ${LONG_PROMPT_LEN:+--long-prompt-len "$LONG_PROMPT_LEN" --long-prompt-at "$LONG_PROMPT_AT"} \
       --output-json "$OUT/$s-$row.json" >"$OUT/$s-$row.txt"
   done
   if [ -n "$per_row_servers" ]; then stop_all; fi
@@ -134,4 +148,20 @@ for row in rows:
     for peer in peers:
         q = run(peer, row)
         print(f"| {label} | {peer} | {q[0]:.1f} | {q[1]:.0f} | {q[2]:.1f} | {q[3]:.0f} | {q[4]} | {p[0] / q[0]:.2f} | {p[1] / q[1]:.2f} | {p[3] / q[3]:.2f} |")
+
+def long_prompt(server, row):
+    return json.load(open(f"{out}/{server}-{row}.json"))["runs"][0].get("long_prompt")
+if long_prompt("ponder", rows[0]):
+    print()
+    print("| streams × tokens | server | long prompt tokens | its TTFT (ms) | ITL p99 during its prefill (ms) | ITL max during (ms) | ITL p99 otherwise (ms) | ponder/peer TTFT |")
+    print("|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        label = row.replace("x", " × ")
+        p = long_prompt("ponder", row)
+        for server in ["ponder"] + peers:
+            q = long_prompt(server, row)
+            during, other = q.get("itl_during_prefill_ms") or {}, q.get("itl_otherwise_ms") or {}
+            ratio = f"{p['ttft_ms'] / q['ttft_ms']:.2f}" if server != "ponder" and p.get("ttft_ms") and q.get("ttft_ms") else ""
+            ttft = f"{q['ttft_ms']:.0f}" if q.get("ttft_ms") else q.get("error", "not sent")
+            print(f"| {label} | {server} | {q.get('prompt_tokens')} | {ttft} | {during.get('p99', 0):.0f} | {during.get('max', 0):.0f} | {other.get('p99', 0):.0f} | {ratio} |")
 PY

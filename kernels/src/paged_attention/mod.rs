@@ -36,7 +36,7 @@ use shapes::AttnDims;
 /// Batch-invariant: a token's output row has the same bits whatever else is in the
 /// call and however its sequence's prompt was chunked, because every token's context
 /// is cut into the same fixed partitions, folded and merged in position order, and
-/// every tile computes its scores with the same dot product (see
+/// every tile computes its scores with the same reduction order (see
 /// [`paged_attention_batch_dependent`] for the faster variant).
 ///
 /// # Errors

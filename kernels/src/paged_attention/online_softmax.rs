@@ -12,7 +12,7 @@
 use std::ops::Range;
 
 use crate::elem::CacheElem;
-use crate::simd::{axpy, dot, exp_shifted, scale};
+use crate::simd::{axpy, exp_shifted, scale, score, scores8, SCORES};
 
 /// Positions per chunk: scores for a chunk stay in L1 next to the accumulators.
 pub(crate) const CHUNK: usize = 32;
@@ -110,7 +110,7 @@ pub(crate) struct QueryTile {
     pub ctx_first: usize,
     /// Whether a tile of [`TILED_MIN_ROWS`] rows or more may take its scores from a
     /// transposed K panel ([`qk_columns`]: one running sum over `head_dim`), which
-    /// rounds differently from the [`dot`] every smaller tile uses. Batch-invariant
+    /// rounds differently from the [`score`] every smaller tile uses. Batch-invariant
     /// calls say no, so a token's scores have the same bits in a prefill tile and in
     /// a decode.
     pub tiled_scores: bool,
@@ -180,13 +180,39 @@ fn attend_chunk<T: CacheElem>(
             qk_columns(&q[..rows * d], d, kt, scores, col0);
         }
     } else {
-        for p in 0..n {
-            let from = tile.first_row_seeing(pos + p, rows);
-            let start = first_row + p * stride;
-            let k = T::row_f32(&cache.k[start..start + d], row);
-            for (qi, q) in q.chunks_exact(d).enumerate().take(rows).skip(from) {
-                scores[qi * CHUNK + p] = dot(q, k);
+        // Eight positions at a time (one horizontal reduction for eight scores), read in
+        // place from an f32 cache or widened into `kt`; the rest one by one, alike.
+        let k32 = T::as_f32(cache.k);
+        let mut p = 0;
+        while p < n {
+            let count = (n - p).min(SCORES);
+            if k32.is_none() {
+                for i in 0..count {
+                    let start = first_row + (p + i) * stride;
+                    kt[i * d..(i + 1) * d].copy_from_slice(T::row_f32(&cache.k[start..start + d], row));
+                }
             }
+            let kt: &[f32] = kt;
+            let k_row = |i: usize| match k32 {
+                Some(k) => &k[first_row + (p + i) * stride..][..d],
+                None => &kt[i * d..(i + 1) * d],
+            };
+            if count == SCORES {
+                let ks: [&[f32]; SCORES] = std::array::from_fn(k_row);
+                // Rows that see none of the eight skip them; a row that sees only some
+                // gets scores it never uses (weight 0 below).
+                for (qi, q) in q.chunks_exact(d).enumerate().take(rows).skip(tile.first_row_seeing(pos + p, rows)) {
+                    scores[qi * CHUNK + p..][..SCORES].copy_from_slice(&scores8(q, ks));
+                }
+            } else {
+                for i in 0..count {
+                    let k = k_row(i);
+                    for (qi, q) in q.chunks_exact(d).enumerate().take(rows).skip(tile.first_row_seeing(pos + p + i, rows)) {
+                        scores[qi * CHUNK + p + i] = score(q, k);
+                    }
+                }
+            }
+            p += count;
         }
     }
     // Register-blocked PV for every tile whose head_dim allows it, decode included: it
@@ -285,8 +311,8 @@ fn load_w(s: &[f32]) -> [f32; W] {
 }
 
 /// From this many query rows on (a prefill tile), scores come from a transposed K panel
-/// ([`qk_columns`], unless the call is batch-invariant); fewer rows (decode) use one
-/// [`dot`] per score. The weighted V sum is register-blocked ([`pv_columns`]) for any
+/// ([`qk_columns`], unless the call is batch-invariant); fewer rows (decode) use
+/// [`scores8`] / [`score`], which round alike. The weighted V sum is register-blocked ([`pv_columns`]) for any
 /// number of rows when `head_dim % W == 0`, else one [`axpy`] per position; the two
 /// round alike (one fused multiply-add per position and element, in position order),
 /// so either gives a row the same output.

@@ -1,6 +1,6 @@
 //! SIGTERM on the real binary: new requests get a 503 and `/ready` turns 503 while the
 //! running ones finish; past `--shutdown-timeout` they are aborted (finish_reason
-//! `abort`); the process exits 0; a second signal exits at once. A request frozen by
+//! `abort`); the process exits 0; a second signal exits at once. A request queued behind
 //! `/pause?mode=keep` keeps the drain going for as long as the test needs.
 
 mod http_support;
@@ -23,14 +23,16 @@ fn signal(server: &Server, name: &str) {
     assert!(ok);
 }
 
-/// A greedy stream of 400 tokens, frozen by `/pause?mode=keep` once it has started.
+/// A greedy stream of 400 tokens, accepted while the engine is paused
+/// (`/pause?mode=keep`), so it waits in the queue: pausing after it started raced the
+/// request, which could finish its 400 tokens before the pause arrived.
 async fn frozen_stream(client: &reqwest::Client, base: &str) -> reqwest::Response {
+    let paused = client.post(format!("{base}/pause?mode=keep")).bearer_auth(ADMIN).send().await.unwrap();
+    assert_eq!(paused.status(), 200);
     let body = json!({"prompt": "<｜begin▁of▁sentence｜><｜User｜>What is 347 + 589?<｜Assistant｜><think>\n",
         "max_tokens": 400, "temperature": 0, "ignore_eos": true, "stream": true});
     let response = client.post(format!("{base}/v1/completions")).json(&body).send().await.unwrap();
     assert_eq!(response.status(), 200);
-    let paused = client.post(format!("{base}/pause?mode=keep")).bearer_auth(ADMIN).send().await.unwrap();
-    assert_eq!(paused.status(), 200);
     response
 }
 
