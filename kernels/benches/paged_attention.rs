@@ -39,6 +39,10 @@ fn metadata(num_seqs: usize, context: usize, q_len: usize) -> AttentionMetadata 
 }
 
 fn run(shape: &Shape, label: &str, num_seqs: usize, context: usize, q_len: usize, dtype: DType) -> candle_core::Result<()> {
+    // PONDER_BENCH_FILTER=text runs only the cases whose name contains it (for perf).
+    if std::env::var("PONDER_BENCH_FILTER").is_ok_and(|f| !format!("{} {label}", shape.name).contains(&f)) {
+        return Ok(());
+    }
     let dev = Device::Cpu;
     let num_blocks = num_seqs * context.div_ceil(BLOCK_SIZE);
     let cache_shape = (num_blocks, BLOCK_SIZE, shape.num_kv_heads, shape.head_dim);
@@ -48,7 +52,7 @@ fn run(shape: &Shape, label: &str, num_seqs: usize, context: usize, q_len: usize
     let meta = metadata(num_seqs, context, q_len);
     let scale = 1.0 / (shape.head_dim as f32).sqrt();
     paged_attention(&q, &k, &v, &meta, scale)?; // warm-up
-    let iters = 20;
+    let iters = std::env::var("PONDER_BENCH_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
     let start = Instant::now();
     for _ in 0..iters {
         paged_attention(&q, &k, &v, &meta, scale)?;

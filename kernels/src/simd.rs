@@ -115,12 +115,39 @@ pub(crate) fn scale(y: &mut [f32], alpha: f32) {
 /// `exp` is the Cephes single-precision algorithm (range reduction by `ln 2`, degree-6
 /// polynomial; relative error ~2e-7), written branch-free so the loop vectorizes
 /// where `f32::exp` would be one libm call per score.
+///
+/// The sum runs in eight lanes (element `i` into lane `i % 8`), reduced by the tree of
+/// [`score`], then the tail in order: eight independent adds per vector instead of one
+/// chain of dependent ones.
 #[inline]
 pub(crate) fn exp_shifted(s: &mut [f32], shift: f32) -> f32 {
     for x in s.iter_mut() {
         *x = exp_cephes(*x - shift);
     }
-    s.iter().sum()
+    let mut acc = [0f32; SCORES];
+    let chunks = s.chunks_exact(SCORES);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for i in 0..SCORES {
+            acc[i] += c[i];
+        }
+    }
+    let sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    tail.iter().fold(sum, |a, &x| a + x)
+}
+
+/// `max(init, s...)` in eight lanes (a maximum is exact in any order).
+#[inline]
+pub(crate) fn max(s: &[f32], init: f32) -> f32 {
+    let mut m = [init; SCORES];
+    let chunks = s.chunks_exact(SCORES);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for i in 0..SCORES {
+            m[i] = m[i].max(c[i]);
+        }
+    }
+    m.iter().chain(tail).fold(init, |a, &x| a.max(x))
 }
 
 #[inline(always)]
@@ -172,6 +199,15 @@ mod tests {
             assert!((*got as f64 - want).abs() <= 4e-7 * want + 1e-37, "{got} vs {want}");
         }
         assert!((sum as f64 - want.iter().sum::<f64>()).abs() < 1e-5);
+    }
+
+    #[test]
+    fn max_equals_the_sequential_maximum_for_every_length_up_to_20() {
+        for len in 0..20 {
+            let s: Vec<f32> = (0..len).map(|i| ((i * 7 % 11) as f32 - 5.0) * 0.3).collect();
+            assert_eq!(max(&s, -1.0), s.iter().fold(-1.0f32, |a, &x| a.max(x)), "len {len}");
+            assert_eq!(max(&s, f32::NEG_INFINITY), s.iter().fold(f32::NEG_INFINITY, |a, &x| a.max(x)), "len {len}");
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@
 use std::ops::Range;
 
 use crate::elem::CacheElem;
-use crate::simd::{axpy, exp_shifted, scale, score, scores8, SCORES};
+use crate::simd::{axpy, exp_shifted, max, scale, score, scores8, SCORES};
 
 /// Positions per chunk: scores for a chunk stay in L1 next to the accumulators.
 pub(crate) const CHUNK: usize = 32;
@@ -230,7 +230,7 @@ fn attend_chunk<T: CacheElem>(
             continue;
         }
         let s = &mut scores[qi * CHUNK..qi * CHUNK + visible];
-        let m_new = s.iter().fold(state.m[qi], |m, &x| m.max(x));
+        let m_new = max(s, state.m[qi]);
         let sum = exp_shifted(s, m_new);
         if state.m[qi] != m_new {
             let correction = (state.m[qi] - m_new).exp();

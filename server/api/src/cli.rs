@@ -85,6 +85,12 @@ pub struct ServeArgs {
     /// Running streams stall while a long prompt is prefilled; for measurements.
     #[arg(long)]
     pub no_enable_chunked_prefill: bool,
+    /// Most tokens of one long prompt computed per step while other sequences decode
+    /// (vLLM's flag; 0: only `--max-num-batched-tokens` limits it). Default: 0 on a
+    /// GPU; on the CPU 64, so that a step beside running streams stays short (a
+    /// 4,000-token prompt would otherwise stall them for seconds per 2,048-token chunk).
+    #[arg(long)]
+    pub long_prefill_token_threshold: Option<usize>,
     /// Let the CPU kernels choose reduction orders by batch shape (f32 GEMM for
     /// prefills of 64+ rows, split-K by the number of work items): faster prefill, but
     /// a seeded request's tokens and logprobs may then change with what shares its

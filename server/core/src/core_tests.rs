@@ -17,6 +17,7 @@ fn scheduler() -> Scheduler {
         eos_token_ids: vec![2],
         enable_prefix_caching: true,
         enable_chunked_prefill: true,
+        long_prefill_token_threshold: 0,
     })
     .unwrap()
 }

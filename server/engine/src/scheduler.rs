@@ -64,6 +64,13 @@ pub struct SchedulerConfig {
     /// FCFS, holds back those behind it).
     #[serde(default = "enabled")]
     pub enable_chunked_prefill: bool,
+    /// With chunked prefill, while some running sequence is decoding, a prompt with more
+    /// tokens left to compute than this gets at most this many per step (vLLM's
+    /// `--long-prefill-token-threshold`, which vLLM applies even with no stream waiting;
+    /// 0: only the step budget limits it). A long prompt's prefill is then spread over
+    /// steps short enough that the decoding streams' next tokens are not held up long.
+    #[serde(default)]
+    pub long_prefill_token_threshold: usize,
 }
 
 fn enabled() -> bool {

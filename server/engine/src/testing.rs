@@ -23,6 +23,7 @@ pub(crate) fn config(num_blocks: usize, block_size: usize, budget: usize, max_nu
         eos_token_ids: vec![0],
         enable_prefix_caching: true,
         enable_chunked_prefill: true,
+        long_prefill_token_threshold: 0,
     }
 }
 

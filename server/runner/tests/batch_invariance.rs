@@ -94,6 +94,7 @@ fn config(s: &Scenario, max_model_len: usize) -> SchedulerConfig {
         eos_token_ids: Vec::new(),
         enable_prefix_caching: s.enable_prefix_caching,
         enable_chunked_prefill: true,
+        long_prefill_token_threshold: 0,
     }
 }
 

@@ -19,6 +19,9 @@ struct StepBuilder {
     pending: HashSet<BlockHash>,
     /// Whether a sequence was preempted in this step (then nothing new is admitted).
     preempted: bool,
+    /// The most prompt tokens one sequence computes in this step (`usize::MAX`: no cap):
+    /// `long_prefill_token_threshold` while some running sequence is decoding.
+    chunk_cap: usize,
 }
 
 impl Scheduler {
@@ -34,6 +37,7 @@ impl Scheduler {
             seqs: Vec::new(),
             pending: HashSet::new(),
             preempted: false,
+            chunk_cap: self.chunk_cap(),
         };
         self.schedule_running(&mut step);
         if !step.preempted {
@@ -49,7 +53,7 @@ impl Scheduler {
         while i < self.running.len() && step.budget > 0 {
             let id = self.running[i];
             let seq = &self.seqs[&id];
-            let n = (seq.num_tokens() - seq.num_computed_tokens()).min(step.budget);
+            let n = (seq.num_tokens() - seq.num_computed_tokens()).min(step.chunk_cap).min(step.budget);
             if n > 0 {
                 if !self.allocate_or_preempt(id, n, step) {
                     break; // `id` itself was preempted: it was the newest left
@@ -91,7 +95,7 @@ impl Scheduler {
             if !self.cfg.enable_chunked_prefill && remaining > step.budget {
                 break; // prefilled whole or not at all; those behind it wait their turn
             }
-            let n = remaining.min(step.budget);
+            let n = remaining.min(step.chunk_cap).min(step.budget);
             if self.kv.allocate_slots(seq, n, &hit).is_none() {
                 break;
             }
@@ -103,6 +107,21 @@ impl Scheduler {
             }
             self.set_running(id);
             self.push_scheduled(id, n, step);
+        }
+    }
+
+    /// The cap on one sequence's prompt tokens in the next step: vLLM's
+    /// `long_prefill_token_threshold` rule (a prompt with more uncomputed tokens than the
+    /// threshold computes that many), applied only while some running sequence is past
+    /// its prompt, i.e. decoding: a stream waits for this step's token then, and no one
+    /// does otherwise. Without chunked prefill there is no cap.
+    fn chunk_cap(&self) -> usize {
+        let threshold = self.cfg.long_prefill_token_threshold;
+        let decoding = || self.running.iter().any(|id| self.seqs[id].num_computed_tokens() >= self.seqs[id].prompt().len());
+        if threshold > 0 && self.cfg.enable_chunked_prefill && decoding() {
+            threshold
+        } else {
+            usize::MAX
         }
     }
 

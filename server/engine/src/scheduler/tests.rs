@@ -440,6 +440,32 @@ fn with_chunked_prefill_a_long_prompt_takes_what_the_decodes_leave() {
 }
 
 #[test]
+fn a_long_prefill_threshold_caps_a_prompts_chunk_beside_decodes_only() {
+    // Alone (nothing decoding), a prompt takes the whole budget.
+    let mut cfg = config(16, 2, 12, 8);
+    cfg.long_prefill_token_threshold = 4;
+    let mut h = Harness::new(cfg);
+    h.add(request(1, 1, &[&[9, 8, 7, 6, 5, 4, 3, 2, 1, 9]], params(2))).unwrap();
+    assert_eq!(chunk(&h.step(sevens).0, 1), Some((0, 10, true)));
+
+    let mut h = long_prompt_beside_decodes(true);
+    h.sched.cfg.long_prefill_token_threshold = 4;
+    // The 10-token prompt takes 4 per step (not the 9 the decodes leave) ...
+    let (batch, _) = h.step(sevens);
+    assert_eq!([1, 2, 3].map(|s| chunk(&batch, s)), [Some((2, 1, true)), Some((2, 1, true)), Some((4, 1, true))]);
+    assert_eq!(chunk(&batch, 4), Some((0, 4, false)));
+    assert_eq!(chunk(&h.step(sevens).0, 4), Some((4, 4, false)));
+    // ... and its last 2 (not above the threshold) go in whole, with the sample.
+    assert_eq!(chunk(&h.step(sevens).0, 4), Some((8, 2, true)));
+    // Without chunked prefill the threshold does not apply.
+    let mut h = long_prompt_beside_decodes(false);
+    h.sched.cfg.long_prefill_token_threshold = 4;
+    h.step(sevens);
+    h.step(sevens);
+    assert_eq!(chunk(&h.step(sevens).0, 4), Some((0, 10, true)));
+}
+
+#[test]
 fn without_chunked_prefill_a_prompt_is_prefilled_whole_once_it_fits() {
     let mut h = long_prompt_beside_decodes(false);
     // 3 decodes leave 9 of 12 tokens: the 10-token prompt waits.

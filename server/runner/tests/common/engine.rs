@@ -69,6 +69,7 @@ pub fn scheduler_config(num_blocks: usize, max_num_batched_tokens: usize, enable
         eos_token_ids: Vec::new(),
         enable_prefix_caching,
         enable_chunked_prefill: true,
+        long_prefill_token_threshold: 0,
     }
 }
 
