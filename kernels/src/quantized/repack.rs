@@ -26,7 +26,8 @@ use super::blocks::{nibble, BlockQ4_1, BlockQ8_0, BlockQ8_1, QK};
 /// Weight rows per repacked group.
 pub const ROWS: usize = 8;
 
-/// Block `b` of eight consecutive `Q4_1` weight rows (176 bytes).
+/// Block `b` of eight consecutive `Q4_1` weight rows (192 bytes: 128 of nibbles, the
+/// scales widened to f32).
 ///
 /// `qs[32 k + 4 r + i]` is byte `4 k + i` of row `r`'s block (`k` in 0..4, `i` in
 /// 0..4): its low nibble is value `4 k + i`, its high nibble value `16 + 4 k + i`.
