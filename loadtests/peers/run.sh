@@ -109,6 +109,9 @@ fi
 for row in ${ROWS//,/ }; do
   c=${row%x*}; o=${row#*x}
   n=$(( c < n_at_least ? n_at_least : c ))
+  # Each request may take as long as the whole row: 32 x 2,048 tokens at 40 tok/s is
+  # 27 minutes (ponder-bench's default of 600 s failed every request of that row).
+  timeout_s=$(( 600 + c * o / 20 ))
   if [ -n "$per_row_servers" ]; then
     # llama-server splits its context evenly over its slots: each must hold a prompt
     # (about 1.3 tokens per word with the chat template) and the row's output.
@@ -126,7 +129,7 @@ for row in ${ROWS//,/ }; do
       --num-prompts 1 --input-len "$INPUT_LEN" --output-len 8 --seed 999 >/dev/null
     "$bench" load --base-url "http://127.0.0.1:${port[$s]}/v1" --model "${name[$s]}" \
       --input-len "$INPUT_LEN" --output-len "$o" --ignore-eos \
-      --max-concurrency "$c" --num-prompts "$n" --seed "$c" \
+      --max-concurrency "$c" --num-prompts "$n" --seed "$c" --timeout-s "$timeout_s" \
       ${LONG_PROMPT_LEN:+--long-prompt-len "$LONG_PROMPT_LEN" --long-prompt-at "$LONG_PROMPT_AT"} \
       --output-json "$OUT/$s-$row.json" >"$OUT/$s-$row.txt"
   done
