@@ -153,14 +153,12 @@ impl QuantizedMatrix {
         match &self.blocks {
             Blocks::Q4_0(b) => chunks.zip(&b[range]).for_each(|(o, b)| o.copy_from_slice(&b.dequantize())),
             Blocks::Q4_1(b) => chunks.zip(&b[range]).for_each(|(o, b)| o.copy_from_slice(&b.dequantize())),
-            Blocks::Q4_1x8(b) => {
-                let group = &b[(r / repack::ROWS) * kb..(r / repack::ROWS + 1) * kb];
-                chunks.zip(group).for_each(|(o, b)| o.copy_from_slice(&b.unpack(r % repack::ROWS).dequantize()))
-            }
-            Blocks::Q8_0x8(b) => {
-                let group = &b[(r / repack::ROWS) * kb..(r / repack::ROWS + 1) * kb];
-                chunks.zip(group).for_each(|(o, b)| o.copy_from_slice(&b.unpack(r % repack::ROWS).dequantize()))
-            }
+            Blocks::Q4_1x8(b) => chunks
+                .zip(repack::group_of(b, r, kb))
+                .for_each(|(o, b)| o.copy_from_slice(&b.unpack(r % repack::ROWS).dequantize())),
+            Blocks::Q8_0x8(b) => chunks
+                .zip(repack::group_of(b, r, kb))
+                .for_each(|(o, b)| o.copy_from_slice(&b.unpack(r % repack::ROWS).dequantize())),
             Blocks::Q8_0(b) => chunks.zip(&b[range]).for_each(|(o, b)| o.copy_from_slice(&b.dequantize())),
         }
     }
@@ -305,7 +303,7 @@ where
     let xs: Vec<&[W::Act]> = x.chunks_exact(kb).collect();
     // out_g[g][j] holds the group's 8 outputs for activation row j.
     let mut out_g = vec![[0f32; repack::ROWS]; groups * m];
-    let one_group = |g: usize, out: &mut [[f32; repack::ROWS]]| repack::group_times_rows(&w[g * kb..(g + 1) * kb], &xs, out);
+    let one_group = |g: usize, out: &mut [[f32; repack::ROWS]]| repack::group_times_rows(repack::group_of(w, g * repack::ROWS, kb), &xs, out);
     if groups * m * kb < 512 {
         out_g.chunks_mut(m).enumerate().for_each(|(g, out)| one_group(g, out));
     } else {

@@ -88,6 +88,12 @@ pub fn repack<B, P>(blocks: &[B], rows: usize, kb: usize, pack: impl Fn([&B; ROW
         .collect()
 }
 
+/// The `kb` blocks of the group that holds weight row `row`, in a matrix from [`repack`].
+pub fn group_of<P>(packed: &[P], row: usize, kb: usize) -> &[P] {
+    let g = row / ROWS;
+    &packed[g * kb..(g + 1) * kb]
+}
+
 /// A repacked block format and its kernel over up to four activation rows.
 pub trait Interleaved: Sized {
     /// The activation block format it multiplies with.
