@@ -136,18 +136,30 @@ pub(crate) fn exp_shifted(s: &mut [f32], shift: f32) -> f32 {
     tail.iter().fold(sum, |a, &x| a + x)
 }
 
-/// `max(init, s...)` in eight lanes (a maximum is exact in any order).
+/// `max(init, s...)` in eight lanes, then a tree over the lanes (a maximum is exact in
+/// any order). A NaN in `s` is skipped, as `f32::max` skips it; the comparison form
+/// compiles to plain `vmaxps` where `f32::max` adds a NaN check per element.
 #[inline]
 pub(crate) fn max(s: &[f32], init: f32) -> f32 {
+    #[inline(always)]
+    fn larger(a: f32, b: f32) -> f32 {
+        if b > a {
+            b
+        } else {
+            a
+        }
+    }
     let mut m = [init; SCORES];
     let chunks = s.chunks_exact(SCORES);
     let tail = chunks.remainder();
     for c in chunks {
         for i in 0..SCORES {
-            m[i] = m[i].max(c[i]);
+            m[i] = larger(m[i], c[i]);
         }
     }
-    m.iter().chain(tail).fold(init, |a, &x| a.max(x))
+    let m4: [f32; 4] = std::array::from_fn(|i| larger(m[i], m[i + 4]));
+    let m2: [f32; 2] = std::array::from_fn(|i| larger(m4[i], m4[i + 2]));
+    tail.iter().fold(larger(m2[0], m2[1]), |a, &x| larger(a, x))
 }
 
 #[inline(always)]
@@ -165,7 +177,10 @@ fn exp_cephes(x: f32) -> f32 {
     let p = p * r + 1.666_666_5e-1;
     let p = p * r + 5.000_000_1e-1;
     let y = p * r * r + r + 1.0;
-    let pow2n = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // 2^n from the bits of 2^23 + 127 + n (exact: n is an integer in [-126, 127]), whose
+    // low mantissa bits are the biased exponent: integer SIMD where `n as i32` is a
+    // scalar saturating conversion per element.
+    let pow2n = f32::from_bits((n + 8_388_735.0).to_bits() << 23);
     y * pow2n
 }
 

@@ -19,8 +19,6 @@ struct Inputs<'a, T> {
     tokens: Vec<TokenCtx>,
     dims: AttnDims,
     softmax_scale: f32,
-    /// See [`QueryTile::tiled_scores`]: false in batch-invariant calls.
-    tiled_scores: bool,
 }
 
 impl<T: CacheElem> Inputs<'_, T> {
@@ -43,14 +41,14 @@ impl<T: CacheElem> Inputs<'_, T> {
         state.reset();
         let first = self.tokens[tokens.start];
         let table = &self.meta.block_tables[first.seq];
-        let tile = QueryTile { group: g, ctx_first: first.ctx_len, tiled_scores: self.tiled_scores };
+        let tile = QueryTile { group: g, ctx_first: first.ctx_len };
         attend(&self.cache, table, kv_head, positions, tile, state, scratch);
     }
 }
 
 /// Attention output `[num_tokens, num_heads, head_dim]` (f32) of a validated call.
 /// With `batch_invariant`, each token's output depends on its own query and context
-/// only (see [`Schedule`] and [`QueryTile::tiled_scores`]).
+/// only (see [`Schedule`]).
 pub(crate) fn run<T: CacheElem>(
     q: &[f32],
     cache: CacheView<'_, T>,
@@ -61,7 +59,7 @@ pub(crate) fn run<T: CacheElem>(
 ) -> Vec<f32> {
     let tokens = token_contexts(meta);
     let schedule = choose_schedule(&tokens, &dims, rayon::current_num_threads(), batch_invariant);
-    let inputs = Inputs { q, cache, meta, tokens, dims, softmax_scale, tiled_scores: !batch_invariant };
+    let inputs = Inputs { q, cache, meta, tokens, dims, softmax_scale };
     let mut out = vec![0f32; dims.num_tokens * dims.num_heads * dims.head_dim];
     match schedule {
         Schedule::Direct { partition_len } => run_direct(&inputs, partition_len, &mut out),

@@ -4,6 +4,7 @@
 
 mod cpu;
 mod online_softmax;
+mod panel;
 mod plan;
 mod shapes;
 
@@ -57,10 +58,10 @@ pub fn paged_attention(
 }
 
 /// [`paged_attention`] with the schedule chosen per call for speed: a small decode
-/// batch splits each context into as many partitions as keep the threads busy, and
-/// prefill tiles of 8 rows or more take their scores from a transposed K panel. The
-/// result equals the reference as closely, but a token's bits may then depend on the
-/// batch around it (`ponder serve --no-batch-invariance`).
+/// batch splits each context into as many partitions as keep the threads busy, and a
+/// prefill folds each tile's context in one pass. The result equals the reference as
+/// closely, but a token's bits may then depend on the batch around it (`ponder serve
+/// --no-batch-invariance`).
 pub fn paged_attention_batch_dependent(
     q: &Tensor,
     k_cache: &Tensor,

@@ -12,6 +12,7 @@
 use std::ops::Range;
 
 use crate::elem::CacheElem;
+use super::panel::{panel_scores, pv_rows, transpose_panel, W};
 use crate::simd::{axpy, exp_shifted, max, scale, score, scores8, SCORES};
 
 /// Positions per chunk: scores for a chunk stay in L1 next to the accumulators.
@@ -76,7 +77,8 @@ pub(crate) struct Scratch {
     row: Vec<f32>,
     /// A panel of K transposed, `[head_dim, W]` (tiles of many rows only).
     kt: Vec<f32>,
-    /// The chunk's V rows in f32, `[CHUNK, head_dim]` (tiles of many rows only).
+    /// The chunk's K rows, then its V rows, in f32, `[CHUNK, head_dim]` (a cache of
+    /// another dtype only).
     vp: Vec<f32>,
 }
 
@@ -108,12 +110,6 @@ pub(crate) struct QueryTile {
     pub group: usize,
     /// Context length of the tile's first token.
     pub ctx_first: usize,
-    /// Whether a tile of [`TILED_MIN_ROWS`] rows or more may take its scores from a
-    /// transposed K panel ([`qk_columns`]: one running sum over `head_dim`), which
-    /// rounds differently from the [`score`] every smaller tile uses. Batch-invariant
-    /// calls say no, so a token's scores have the same bits in a prefill tile and in
-    /// a decode.
-    pub tiled_scores: bool,
 }
 
 impl QueryTile {
@@ -167,17 +163,27 @@ fn attend_chunk<T: CacheElem>(
     let rows = state.m.len();
     let stride = cache.num_kv_heads * d;
     let Scratch { q, scores, row, kt, vp } = scratch;
-    if rows >= TILED_MIN_ROWS && tile.tiled_scores {
-        // Many rows: K^T of W positions at a time, then register-blocked products.
-        for col0 in (0..n).step_by(W) {
-            for p in col0..n.min(col0 + W) {
+    if rows >= TILED_MIN_ROWS {
+        // Many rows: K^T of W positions at a time, then register-blocked products. An
+        // f32 cache is read in place, another widened into `vp` first; positions past
+        // the chunk repeat its last row (their scores are never read).
+        let k32 = T::as_f32(cache.k);
+        if k32.is_none() {
+            for p in 0..n {
                 let start = first_row + p * stride;
-                let k = T::row_f32(&cache.k[start..start + d], row);
-                for (j, &kj) in k.iter().enumerate() {
-                    kt[j * W + p - col0] = kj;
-                }
+                vp[p * d..(p + 1) * d].copy_from_slice(T::row_f32(&cache.k[start..start + d], row));
             }
-            qk_columns(&q[..rows * d], d, kt, scores, col0);
+        }
+        for col0 in (0..n).step_by(W) {
+            let k_rows: [&[f32]; W] = std::array::from_fn(|c| {
+                let p = (col0 + c).min(n - 1);
+                match k32 {
+                    Some(k) => &k[first_row + p * stride..][..d],
+                    None => &vp[p * d..(p + 1) * d],
+                }
+            });
+            transpose_panel(&k_rows, d, kt);
+            panel_scores(&q[..rows * d], d, kt, &mut scores[col0..], CHUNK);
         }
     } else {
         // Eight positions at a time (one horizontal reduction for eight scores), read in
@@ -216,9 +222,8 @@ fn attend_chunk<T: CacheElem>(
         }
     }
     // Register-blocked PV for every tile whose head_dim allows it, decode included: it
-    // rounds as the per-position axpy does (one fused multiply-add per position and
-    // element, in position order), without loading and storing the accumulators at
-    // every position.
+    // rounds as the per-position axpy does (see `pv_rows`), without loading and storing
+    // the accumulators at every position.
     let blocked_pv = d.is_multiple_of(W);
     for (qi, acc) in state.acc.chunks_exact_mut(d).enumerate() {
         let visible = (tile.ctx_first + qi / tile.group).saturating_sub(pos).min(n);
@@ -241,17 +246,15 @@ fn attend_chunk<T: CacheElem>(
         state.l[qi] += sum;
     }
     if blocked_pv {
-        let v_row = |p: usize| first_row + p * stride;
         if let Some(v) = T::as_f32(cache.v) {
             // An f32 cache is read in place.
-            pv_columns(scores, n, |p| &v[v_row(p)..v_row(p) + d], d, &mut state.acc);
+            pv_rows(scores, CHUNK, n, v, first_row, stride, &mut state.acc, d);
         } else {
             for p in 0..n {
-                let start = v_row(p);
+                let start = first_row + p * stride;
                 vp[p * d..(p + 1) * d].copy_from_slice(T::row_f32(&cache.v[start..start + d], row));
             }
-            let vp: &[f32] = vp;
-            pv_columns(scores, n, |p| &vp[p * d..(p + 1) * d], d, &mut state.acc);
+            pv_rows(scores, CHUNK, n, vp, 0, d, &mut state.acc, d);
         }
         return;
     }
@@ -265,96 +268,10 @@ fn attend_chunk<T: CacheElem>(
     }
 }
 
-/// `acc_r += Σ_p scores[r * CHUNK + p] · v(p)` for every row `r` of `acc` (`[rows, d]`,
-/// `d % W == 0`) and the `n` V rows `v(0..n)` (`d` floats each): `W` output columns of
-/// up to four rows at a time stay in registers across all positions (no load/store of
-/// `acc` per position, as an axpy per position would do).
-fn pv_columns<'v>(scores: &[f32], n: usize, v: impl Fn(usize) -> &'v [f32] + Copy, d: usize, acc: &mut [f32]) {
-    let rows = acc.len() / d;
-    let mut r = 0;
-    while r + 4 <= rows {
-        pv_block::<4>(scores, n, v, d, acc, r);
-        r += 4;
-    }
-    match rows - r {
-        3 => pv_block::<3>(scores, n, v, d, acc, r),
-        2 => pv_block::<2>(scores, n, v, d, acc, r),
-        1 => pv_block::<1>(scores, n, v, d, acc, r),
-        _ => {}
-    }
-}
-
-/// [`pv_columns`] for rows `r..r + R`.
-#[inline(always)]
-fn pv_block<'v, const R: usize>(scores: &[f32], n: usize, v: impl Fn(usize) -> &'v [f32], d: usize, acc: &mut [f32], r: usize) {
-    for c0 in (0..d).step_by(W) {
-        let mut a: [[f32; W]; R] = std::array::from_fn(|i| load_w(&acc[(r + i) * d + c0..]));
-        for p in 0..n {
-            let vv = load_w(&v(p)[c0..]);
-            let w: [f32; R] = std::array::from_fn(|i| scores[(r + i) * CHUNK + p]);
-            for i in 0..R {
-                for c in 0..W {
-                    a[i][c] = w[i].mul_add(vv[c], a[i][c]);
-                }
-            }
-        }
-        for (i, a) in a.iter().enumerate() {
-            acc[(r + i) * d + c0..(r + i) * d + c0 + W].copy_from_slice(a);
-        }
-    }
-}
-
-/// The first `W` values of `s` as an array (one bounds check, then register loads).
-#[inline(always)]
-fn load_w(s: &[f32]) -> [f32; W] {
-    s[..W].try_into().expect("W values")
-}
-
 /// From this many query rows on (a prefill tile), scores come from a transposed K panel
-/// ([`qk_columns`], unless the call is batch-invariant); fewer rows (decode) use
-/// [`scores8`] / [`score`], which round alike. The weighted V sum is register-blocked ([`pv_columns`]) for any
-/// number of rows when `head_dim % W == 0`, else one [`axpy`] per position; the two
-/// round alike (one fused multiply-add per position and element, in position order),
-/// so either gives a row the same output.
+/// ([`panel_scores`]); fewer rows (decode) use [`scores8`] / [`score`]. All three give a
+/// score the same bits, so the choice only changes speed.
 const TILED_MIN_ROWS: usize = 8;
-/// Positions per transposed K panel (two AVX2 registers of scores per row).
-const W: usize = 16;
-
-/// `scores[r * CHUNK + col0 + c] = q_r · k_c` for every row `r` of `q` (`[rows, d]`)
-/// and the `W` positions of `kt` (K transposed, `[d, W]`; columns past the chunk hold
-/// stale values whose scores are never read). Four rows at a time keep 8 independent
-/// accumulator registers busy, with no horizontal reduction per score.
-fn qk_columns(q: &[f32], d: usize, kt: &[f32], scores: &mut [f32], col0: usize) {
-    let rows = q.len() / d;
-    let mut r = 0;
-    while r + 4 <= rows {
-        let mut acc = [[0f32; W]; 4];
-        for (j, k) in kt.chunks_exact(W).take(d).enumerate() {
-            for (i, acc) in acc.iter_mut().enumerate() {
-                let qv = q[(r + i) * d + j];
-                for c in 0..W {
-                    acc[c] = qv.mul_add(k[c], acc[c]);
-                }
-            }
-        }
-        for (i, acc) in acc.iter().enumerate() {
-            let at = (r + i) * CHUNK + col0;
-            scores[at..at + W].copy_from_slice(acc);
-        }
-        r += 4;
-    }
-    for r in r..rows {
-        let mut acc = [0f32; W];
-        for (j, k) in kt.chunks_exact(W).take(d).enumerate() {
-            let qv = q[r * d + j];
-            for c in 0..W {
-                acc[c] = qv.mul_add(k[c], acc[c]);
-            }
-        }
-        let at = r * CHUNK + col0;
-        scores[at..at + W].copy_from_slice(&acc);
-    }
-}
 
 /// Merges the partial states of one query head over disjoint position ranges into
 /// `out` (`head_dim` floats): `out = Σ_p e^{m_p - M} acc_p / Σ_p e^{m_p - M} l_p`
