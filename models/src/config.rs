@@ -96,6 +96,19 @@ impl ModelConfig {
         self.num_attention_heads / self.num_key_value_heads
     }
 
+    /// The context length at which one token's attention costs as many multiply-adds
+    /// as its weight matmuls: per layer, the q/k/v/o projections and the SwiGLU MLP
+    /// (`hidden * (2 * q_dim + 2 * kv_dim) + 3 * hidden * intermediate`) against
+    /// `2 * num_heads * head_dim` per context position (QK^T and PV). The LM head is
+    /// left out (only sampled rows run it). SmolLM2-135M: 3,072; Qwen2-7B: 32,512.
+    /// At least 1.
+    pub fn attention_break_even_len(&self) -> usize {
+        let q_dim = self.num_attention_heads * self.head_dim;
+        let kv_dim = self.num_key_value_heads * self.head_dim;
+        let matmuls = self.hidden_size * (2 * q_dim + 2 * kv_dim) + 3 * self.hidden_size * self.intermediate_size;
+        (matmuls / (2 * q_dim).max(1)).max(1)
+    }
+
     /// Parses an HF `config.json` text. Accepts `rope_theta` at top level or inside
     /// `rope_parameters` (transformers v5), and `torch_dtype` or `dtype`.
     pub fn from_hf_json(text: &str) -> Result<Self, ConfigError> {

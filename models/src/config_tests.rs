@@ -29,6 +29,16 @@ fn llama_config_json_is_read_with_derived_head_dim() {
 }
 
 #[test]
+fn attention_break_even_len_counts_multiply_adds_per_layer() {
+    let c = ModelConfig::from_hf_json(SMOLLM2_JSON).unwrap();
+    // q/k/v/o: 576 x (2 x 576 + 2 x 192); MLP: 3 x 576 x 1536; per position: 2 x 9 x 64.
+    let matmuls = 576 * (2 * 576 + 2 * 192) + 3 * 576 * 1536;
+    assert_eq!(matmuls, 3_538_944);
+    assert_eq!(c.attention_break_even_len(), matmuls / 1152);
+    assert_eq!(c.attention_break_even_len(), 3072);
+}
+
+#[test]
 fn qwen2_config_json_always_has_qkv_bias() {
     let c = ModelConfig::from_hf_json(
         r#"{"model_type": "qwen2", "hidden_size": 64, "intermediate_size": 128,

@@ -89,6 +89,9 @@ pub struct ServeArgs {
     /// (vLLM's flag; 0: only `--max-num-batched-tokens` limits it). Default: 0 on a
     /// GPU; on the CPU 64, so that a step beside running streams stays short (a
     /// 4,000-token prompt would otherwise stall them for seconds per 2,048-token chunk).
+    /// Cost-aware, unlike vLLM's: a chunk may take as long as the prompt's last N
+    /// tokens take, so early chunks, whose attention spans less context, hold more
+    /// tokens (the model's weight matmuls and attention are weighed from its config).
     #[arg(long)]
     pub long_prefill_token_threshold: Option<usize>,
     /// Let the CPU kernels choose reduction orders by batch shape (f32 GEMM for

@@ -114,6 +114,7 @@ pub fn load(args: &ServeArgs) -> anyhow::Result<LoadedServer> {
         enable_prefix_caching: !args.no_prefix_caching,
         enable_chunked_prefill,
         long_prefill_token_threshold,
+        attention_break_even_len: checkpoint.config.attention_break_even_len(),
     })
     .context("invalid scheduler settings")?;
     let grammar = grammar_compiler(&tokenizer, vocab_size);

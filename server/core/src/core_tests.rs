@@ -18,6 +18,7 @@ fn scheduler() -> Scheduler {
         enable_prefix_caching: true,
         enable_chunked_prefill: true,
         long_prefill_token_threshold: 0,
+        attention_break_even_len: 0,
     })
     .unwrap()
 }

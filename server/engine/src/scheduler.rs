@@ -71,6 +71,14 @@ pub struct SchedulerConfig {
     /// steps short enough that the decoding streams' next tokens are not held up long.
     #[serde(default)]
     pub long_prefill_token_threshold: usize,
+    /// Makes `long_prefill_token_threshold` cost-aware (0: off, a plain token count): the
+    /// context length at which one token's attention costs as much as its weight
+    /// matmuls (`ModelConfig::attention_break_even_len`). A chunk at context `c` of `n`
+    /// tokens is costed `n * (this + c + n / 2)`; each chunk may cost what the prompt's
+    /// last `threshold` tokens cost, so early chunks, whose attention is cheap, are
+    /// longer and the prompt needs fewer steps, while no step costs more than the last.
+    #[serde(default)]
+    pub attention_break_even_len: usize,
 }
 
 fn enabled() -> bool {

@@ -24,6 +24,7 @@ pub(crate) fn config(num_blocks: usize, block_size: usize, budget: usize, max_nu
         enable_prefix_caching: true,
         enable_chunked_prefill: true,
         long_prefill_token_threshold: 0,
+        attention_break_even_len: 0,
     }
 }
 

@@ -95,6 +95,7 @@ fn config(s: &Scenario, max_model_len: usize) -> SchedulerConfig {
         enable_prefix_caching: s.enable_prefix_caching,
         enable_chunked_prefill: true,
         long_prefill_token_threshold: 0,
+        attention_break_even_len: 0,
     }
 }
 

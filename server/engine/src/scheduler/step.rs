@@ -19,9 +19,9 @@ struct StepBuilder {
     pending: HashSet<BlockHash>,
     /// Whether a sequence was preempted in this step (then nothing new is admitted).
     preempted: bool,
-    /// The most prompt tokens one sequence computes in this step (`usize::MAX`: no cap):
-    /// `long_prefill_token_threshold` while some running sequence is decoding.
-    chunk_cap: usize,
+    /// Whether `long_prefill_token_threshold` caps prompt chunks in this step (while
+    /// some running sequence is decoding; see [`Scheduler::caps_chunks`]).
+    caps_chunks: bool,
 }
 
 impl Scheduler {
@@ -37,7 +37,7 @@ impl Scheduler {
             seqs: Vec::new(),
             pending: HashSet::new(),
             preempted: false,
-            chunk_cap: self.chunk_cap(),
+            caps_chunks: self.caps_chunks(),
         };
         self.schedule_running(&mut step);
         if !step.preempted {
@@ -53,7 +53,7 @@ impl Scheduler {
         while i < self.running.len() && step.budget > 0 {
             let id = self.running[i];
             let seq = &self.seqs[&id];
-            let n = (seq.num_tokens() - seq.num_computed_tokens()).min(step.chunk_cap).min(step.budget);
+            let n = self.chunk_len(seq.num_computed_tokens(), seq.num_tokens(), step);
             if n > 0 {
                 if !self.allocate_or_preempt(id, n, step) {
                     break; // `id` itself was preempted: it was the newest left
@@ -95,7 +95,7 @@ impl Scheduler {
             if !self.cfg.enable_chunked_prefill && remaining > step.budget {
                 break; // prefilled whole or not at all; those behind it wait their turn
             }
-            let n = remaining.min(step.chunk_cap).min(step.budget);
+            let n = self.chunk_len(hit.num_tokens, seq.num_tokens(), step);
             if self.kv.allocate_slots(seq, n, &hit).is_none() {
                 break;
             }
@@ -110,19 +110,27 @@ impl Scheduler {
         }
     }
 
-    /// The cap on one sequence's prompt tokens in the next step: vLLM's
-    /// `long_prefill_token_threshold` rule (a prompt with more uncomputed tokens than the
-    /// threshold computes that many), applied only while some running sequence is past
-    /// its prompt, i.e. decoding: a stream waits for this step's token then, and no one
-    /// does otherwise. Without chunked prefill there is no cap.
-    fn chunk_cap(&self) -> usize {
-        let threshold = self.cfg.long_prefill_token_threshold;
+    /// Whether the next step caps prompt chunks: vLLM's `long_prefill_token_threshold`
+    /// rule (a prompt with more uncomputed tokens than the threshold computes that
+    /// many), applied only while some running sequence is past its prompt, i.e.
+    /// decoding: a stream waits for this step's token then, and no one does otherwise.
+    /// Without chunked prefill there is no cap.
+    fn caps_chunks(&self) -> bool {
         let decoding = || self.running.iter().any(|id| self.seqs[id].num_computed_tokens() >= self.seqs[id].prompt().len());
-        if threshold > 0 && self.cfg.enable_chunked_prefill && decoding() {
-            threshold
+        self.cfg.long_prefill_token_threshold > 0 && self.cfg.enable_chunked_prefill && decoding()
+    }
+
+    /// Tokens a sequence with `computed` of `total` tokens computed takes in this step:
+    /// the rest, capped by the step's budget and, when the step caps chunks, by
+    /// [`long_prefill_cap`].
+    fn chunk_len(&self, computed: usize, total: usize, step: &StepBuilder) -> usize {
+        let remaining = total - computed;
+        let cap = if step.caps_chunks {
+            long_prefill_cap(self.cfg.long_prefill_token_threshold, self.cfg.attention_break_even_len, computed, total)
         } else {
             usize::MAX
-        }
+        };
+        remaining.min(cap).min(step.budget)
     }
 
     /// Whether the block right after `hit` could be served from the cache but is being
@@ -168,4 +176,24 @@ fn cap_hit(hit: &mut ComputedBlocks, max_tokens: usize, block_size: usize) -> bo
     hit.blocks.truncate(max_tokens / block_size);
     hit.num_tokens = hit.blocks.len() * block_size;
     true
+}
+
+/// The most tokens a prompt chunk at context `computed` of a `total`-token sequence
+/// may have under `--long-prefill-token-threshold` `threshold`: `threshold` itself
+/// without a cost model (`break_even == 0`), else the longest chunk that costs no more
+/// than the sequence's last `threshold` tokens, with a chunk of `n` tokens at context
+/// `c` costed `n * (break_even + c + n / 2)` (its tokens' weight matmuls plus their
+/// attention over `c + n / 2` positions on average, in units of one position's
+/// attention; see `SchedulerConfig::attention_break_even_len`). Never below `threshold`.
+pub(crate) fn long_prefill_cap(threshold: usize, break_even: usize, computed: usize, total: usize) -> usize {
+    if break_even == 0 {
+        return threshold;
+    }
+    let t = threshold as f64;
+    let last_context = total.saturating_sub(threshold) as f64;
+    let budget = t * (break_even as f64 + last_context + t / 2.0);
+    // The positive root of n^2 / 2 + a n = budget.
+    let a = (break_even + computed) as f64;
+    let n = (a * a + 2.0 * budget).sqrt() - a;
+    (n.floor() as usize).max(threshold)
 }

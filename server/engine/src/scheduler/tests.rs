@@ -466,6 +466,45 @@ fn a_long_prefill_threshold_caps_a_prompts_chunk_beside_decodes_only() {
 }
 
 #[test]
+fn a_cost_aware_threshold_gives_early_chunks_more_tokens_and_none_costs_more_than_the_last() {
+    use super::step::long_prefill_cap;
+    let cost = |n: usize, c: usize, k: usize| n as f64 * (k as f64 + c as f64 + n as f64 / 2.0);
+    // SmolLM2's break-even context, a 4,000-token prompt, threshold 64.
+    let (t, k, total) = (64, 3072, 4000);
+    let last = cost(t, total - t, k);
+    let mut computed = 0;
+    let mut chunks = Vec::new();
+    while computed < total {
+        let n = long_prefill_cap(t, k, computed, total).min(total - computed);
+        assert!(n >= t.min(total - computed));
+        assert!(cost(n, computed, k) <= last * (1.0 + 1e-9), "chunk of {n} at {computed}");
+        chunks.push(n);
+        computed += n;
+    }
+    // 143 tokens at context 0 (n^2/2 + 3072 n = 64 (3072 + 3936 + 32) = 450,560 gives
+    // n = sqrt(3072^2 + 901,120) - 3072 = 143.3), shrinking to the threshold at the
+    // end: 46 steps instead of 63.
+    assert_eq!(chunks[..3], [143, 137, 131]);
+    assert!(chunks.windows(2).all(|w| w[0] >= w[1]));
+    assert_eq!(chunks[chunks.len() - 3..], [64, 64, 16]);
+    assert_eq!(chunks.len(), 46);
+    // No cost model: the plain threshold.
+    assert_eq!(long_prefill_cap(t, 0, 0, total), 64);
+}
+
+#[test]
+fn a_cost_aware_threshold_reaches_the_step_through_the_scheduler() {
+    let mut h = long_prompt_beside_decodes(true);
+    h.sched.cfg.long_prefill_token_threshold = 2;
+    // Break-even 4 positions, 10-token prompt: the last 2 tokens cost 2 (4 + 8 + 1) = 26;
+    // at context 0 a chunk of 4 costs 4 (4 + 0 + 2) = 24, one of 5 would cost 32.5.
+    h.sched.cfg.attention_break_even_len = 4;
+    assert_eq!(chunk(&h.step(sevens).0, 4), Some((0, 4, false)));
+    // At context 4: n (8 + n/2) <= 26 gives 2 (= the threshold) .. 2.83.
+    assert_eq!(chunk(&h.step(sevens).0, 4), Some((4, 2, false)));
+}
+
+#[test]
 fn without_chunked_prefill_a_prompt_is_prefilled_whole_once_it_fits() {
     let mut h = long_prompt_beside_decodes(false);
     // 3 decodes leave 9 of 12 tokens: the 10-token prompt waits.

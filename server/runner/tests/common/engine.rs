@@ -70,6 +70,7 @@ pub fn scheduler_config(num_blocks: usize, max_num_batched_tokens: usize, enable
         enable_prefix_caching,
         enable_chunked_prefill: true,
         long_prefill_token_threshold: 0,
+        attention_break_even_len: 0,
     }
 }
 
