@@ -175,7 +175,7 @@ fn exp_cephes(x: f32) -> f32 {
     let p = p * r + 8.333_452e-3;
     let p = p * r + 4.166_579_6e-2;
     let p = p * r + 1.666_666_5e-1;
-    let p = p * r + 5.000_000_1e-1;
+    let p = p * r + 5e-1;
     let y = p * r * r + r + 1.0;
     // 2^n from the bits of 2^23 + 127 + n (exact: n is an integer in [-126, 127]), whose
     // low mantissa bits are the biased exponent: integer SIMD where `n as i32` is a

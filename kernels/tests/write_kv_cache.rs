@@ -92,7 +92,7 @@ fn expect_error(k: &Tensor, v: &Tensor, k_cache: &Tensor, v_cache: &Tensor, slot
 #[test]
 fn an_out_of_range_slot_is_rejected_and_nothing_is_written() {
     let (kc, vc) = (cache_from(&vec![0.0; NUM_SLOTS * ROW], DType::F32), cache_from(&vec![0.0; NUM_SLOTS * ROW], DType::F32));
-    let k = rows(&vec![1.0; 2 * ROW], 2);
+    let k = rows(&[1.0; 2 * ROW], 2);
     expect_error(&k, &k, &kc, &vc, &[0, NUM_SLOTS as u32], "slot 24 of token 1 is out of range");
 }
 
@@ -100,7 +100,7 @@ fn an_out_of_range_slot_is_rejected_and_nothing_is_written() {
 fn mismatched_shapes_and_bad_caches_are_rejected_and_nothing_is_written() {
     let zeros = vec![0.0; NUM_SLOTS * ROW];
     let (kc, vc) = (cache_from(&zeros, DType::F32), cache_from(&zeros, DType::F32));
-    let k = rows(&vec![1.0; 2 * ROW], 2);
+    let k = rows(&[1.0; 2 * ROW], 2);
     let wrong_dim = Tensor::ones((2, KV_HEADS, HEAD_DIM / 2), DType::F32, &Device::Cpu).unwrap();
     expect_error(&wrong_dim, &k, &kc, &vc, &[0, 1], "`k` has shape [2, 2, 4]");
     expect_error(&k, &wrong_dim, &kc, &vc, &[0, 1], "`v` has shape");

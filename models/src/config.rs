@@ -229,10 +229,10 @@ impl ModelConfig {
                 return Err(invalid(field, "must be positive".into()));
             }
         }
-        if self.head_dim == 0 || self.head_dim % 2 != 0 {
+        if self.head_dim == 0 || !self.head_dim.is_multiple_of(2) {
             return Err(invalid("head_dim", format!("{} must be even and positive", self.head_dim)));
         }
-        if self.num_attention_heads % self.num_key_value_heads != 0 {
+        if !self.num_attention_heads.is_multiple_of(self.num_key_value_heads) {
             return Err(invalid(
                 "num_key_value_heads",
                 format!(

@@ -248,13 +248,13 @@ fn attend_chunk<T: CacheElem>(
     if blocked_pv {
         if let Some(v) = T::as_f32(cache.v) {
             // An f32 cache is read in place.
-            pv_rows(scores, CHUNK, n, v, first_row, stride, &mut state.acc, d);
+            pv_rows(scores, CHUNK, n, &v[first_row..], stride, &mut state.acc, d);
         } else {
             for p in 0..n {
                 let start = first_row + p * stride;
                 vp[p * d..(p + 1) * d].copy_from_slice(T::row_f32(&cache.v[start..start + d], row));
             }
-            pv_rows(scores, CHUNK, n, vp, 0, d, &mut state.acc, d);
+            pv_rows(scores, CHUNK, n, vp, d, &mut state.acc, d);
         }
         return;
     }

@@ -24,7 +24,7 @@ const R: usize = 6;
 ///
 /// Panics if `kt` is shorter than `d * W` or `scores` than `(rows - 1) * stride + W`.
 pub(crate) fn panel_scores(q: &[f32], d: usize, kt: &[f32], scores: &mut [f32], stride: usize) {
-    let rows = if d == 0 { 0 } else { q.len() / d };
+    let rows = q.len().checked_div(d).unwrap_or(0);
     if rows == 0 {
         return;
     }
@@ -75,13 +75,11 @@ fn scores_block<const B: usize>(q: &[f32], d: usize, kt: &[f32], out: &mut [f32]
             }
             *lane = acc;
         }
-        for i in 0..B {
-            for h in 0..2 {
-                let s = |l: usize| lanes[l][i][h];
-                let low = _mm256_add_ps(_mm256_add_ps(s(0), s(1)), _mm256_add_ps(s(2), s(3)));
-                let high = _mm256_add_ps(_mm256_add_ps(s(4), s(5)), _mm256_add_ps(s(6), s(7)));
-                _mm256_storeu_ps(out.as_mut_ptr().add(i * stride + h * 8), _mm256_add_ps(low, high));
-            }
+        for (i, h) in (0..B).flat_map(|i| [(i, 0), (i, 1)]) {
+            let s = |l: usize| lanes[l][i][h];
+            let low = _mm256_add_ps(_mm256_add_ps(s(0), s(1)), _mm256_add_ps(s(2), s(3)));
+            let high = _mm256_add_ps(_mm256_add_ps(s(4), s(5)), _mm256_add_ps(s(6), s(7)));
+            _mm256_storeu_ps(out.as_mut_ptr().add(i * stride + h * 8), _mm256_add_ps(low, high));
         }
     }
     #[cfg(not(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma")))]
@@ -165,20 +163,19 @@ pub(crate) fn transpose_panel(k: &[&[f32]; W], d: usize, kt: &mut [f32]) {
 }
 
 /// `acc_r += Σ_p w[r * stride + p] · v_p` for every row `r` of `acc` (`[rows, d]`,
-/// `d % W == 0`) and V rows `v_p = v[first + p * v_stride..][..d]`, `p < n`: one fused
+/// `d % W == 0`) and V rows `v_p = v[p * v_stride..][..d]`, `p < n`: one fused
 /// multiply-add per position and element, in position order, as
 /// [`axpy`](crate::simd::axpy) per position gives. `W` output columns of [`R`] rows
 /// stay in registers across all positions.
 ///
 /// Panics if `d % W != 0`, or `w` or `v` is too short for `rows` and `n`.
-pub(crate) fn pv_rows(w: &[f32], stride: usize, n: usize, v: &[f32], first: usize, v_stride: usize, acc: &mut [f32], d: usize) {
-    let rows = if d == 0 { 0 } else { acc.len() / d };
+pub(crate) fn pv_rows(w: &[f32], stride: usize, n: usize, v: &[f32], v_stride: usize, acc: &mut [f32], d: usize) {
+    let rows = acc.len().checked_div(d).unwrap_or(0);
     if rows == 0 || n == 0 {
         return;
     }
-    assert!(d % W == 0, "pv_rows: head_dim {d} is not a multiple of {W}");
-    assert!(w.len() >= (rows - 1) * stride + n && v.len() >= first + (n - 1) * v_stride + d, "pv_rows: short w or v");
-    let v = &v[first..];
+    assert!(d.is_multiple_of(W), "pv_rows: head_dim {d} is not a multiple of {W}");
+    assert!(w.len() >= (rows - 1) * stride + n && v.len() >= (n - 1) * v_stride + d, "pv_rows: short w or v");
     let mut r = 0;
     while r < rows {
         let block = (rows - r).min(R);
@@ -298,7 +295,7 @@ mod tests {
                     let v = values(first + n * v_stride, 11);
                     let start = values(rows * d, 5);
                     let mut got = start.clone();
-                    pv_rows(&w, stride, n, &v, first, v_stride, &mut got, d);
+                    pv_rows(&w, stride, n, &v[first..], v_stride, &mut got, d);
                     let mut want = start;
                     for p in 0..n {
                         let v = &v[first + p * v_stride..][..d];

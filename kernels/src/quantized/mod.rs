@@ -90,7 +90,7 @@ impl QuantizedMatrix {
     /// `rows * cols / 32 * format.block_bytes()` long.
     pub fn from_gguf_bytes(format: QuantFormat, rows: usize, cols: usize, bytes: &[u8]) -> Result<Self, KernelError> {
         let want = rows * cols.div_ceil(QK) * format.block_bytes();
-        if cols % QK != 0 || bytes.len() != want {
+        if !cols.is_multiple_of(QK) || bytes.len() != want {
             return Err(KernelError::Quantized(format!(
                 "a {format:?} matrix of {rows}x{cols} needs cols % {QK} == 0 and {want} bytes, got {} bytes",
                 bytes.len()
@@ -101,7 +101,7 @@ impl QuantizedMatrix {
             QuantFormat::Q4_0 => Blocks::Q4_0(chunks.map(BlockQ4_0::from_bytes).collect()),
             QuantFormat::Q4_1 => {
                 let blocks: Vec<BlockQ4_1> = chunks.map(BlockQ4_1::from_bytes).collect();
-                if rows % repack::ROWS == 0 {
+                if rows.is_multiple_of(repack::ROWS) {
                     Blocks::Q4_1x8(repack::repack(&blocks, rows, cols / QK, BlockQ4_1x8::pack))
                 } else {
                     Blocks::Q4_1(blocks)
@@ -109,7 +109,7 @@ impl QuantizedMatrix {
             }
             QuantFormat::Q8_0 => {
                 let blocks: Vec<BlockQ8_0> = chunks.map(BlockQ8_0::from_bytes).collect();
-                if rows % repack::ROWS == 0 {
+                if rows.is_multiple_of(repack::ROWS) {
                     Blocks::Q8_0x8(repack::repack(&blocks, rows, cols / QK, BlockQ8_0x8::pack))
                 } else {
                     Blocks::Q8_0(blocks)
@@ -431,7 +431,7 @@ mod tests {
         match format {
             QuantFormat::Q4_1 => QuantizedMatrix::from_gguf_bytes(format, rows, cols, &q4_1_bytes(&w)).unwrap(),
             _ => {
-                let bytes: Vec<u8> = w.chunks(QK).flat_map(|c| q8_0_bytes(c)).collect();
+                let bytes: Vec<u8> = w.chunks(QK).flat_map(q8_0_bytes).collect();
                 QuantizedMatrix::from_gguf_bytes(format, rows, cols, &bytes).unwrap()
             }
         }

@@ -81,7 +81,7 @@ impl BlockQ8_0x8 {
 /// `rows / 8` groups of `kb` interleaved blocks, group-major; `pack` is
 /// [`BlockQ4_1x8::pack`] or [`BlockQ8_0x8::pack`].
 pub fn repack<B, P>(blocks: &[B], rows: usize, kb: usize, pack: impl Fn([&B; ROWS]) -> P) -> Vec<P> {
-    assert!(rows % ROWS == 0 && blocks.len() == rows * kb, "repack needs whole groups of {ROWS} rows");
+    assert!(rows.is_multiple_of(ROWS) && blocks.len() == rows * kb, "repack needs whole groups of {ROWS} rows");
     (0..rows / ROWS)
         .flat_map(|g| (0..kb).map(move |b| (g, b)))
         .map(|(g, b)| pack(std::array::from_fn(|r| &blocks[(g * ROWS + r) * kb + b])))

@@ -110,7 +110,7 @@ impl GgufWeights {
 /// `head_dim = rows / n_head` rows, GGUF row `2i + j` holds HF row `j * head_dim/2 + i`.
 /// `row_bytes` is the byte size of one row (a whole number of quantized blocks).
 pub fn unpermute_rows(data: &[u8], rows: usize, row_bytes: usize, n_head: usize) -> Result<Vec<u8>> {
-    if n_head == 0 || rows % n_head != 0 || (rows / n_head) % 2 != 0 || data.len() != rows * row_bytes {
+    if n_head == 0 || !rows.is_multiple_of(n_head) || !(rows / n_head).is_multiple_of(2) || data.len() != rows * row_bytes {
         candle_core::bail!("cannot un-permute {rows} rows of {row_bytes} bytes into {n_head} heads");
     }
     let head_dim = rows / n_head;

@@ -119,7 +119,7 @@ impl FakeRunner {
         let (prompt_len, known) = &self.tokens[&s.seq_id];
         let start = s.num_computed_tokens;
         let end = start + req.target_ids.len();
-        if req.target_ids.is_empty() || end >= *prompt_len + 1 || end > start + s.token_ids.len() || req.target_ids[..] != known[start + 1..=end] {
+        if req.target_ids.is_empty() || end > *prompt_len || end > start + s.token_ids.len() || req.target_ids[..] != known[start + 1..=end] {
             return Err(format!("{:?}: prompt logprob targets {:?} are not the prompt after rows {start}..", s.seq_id, req.target_ids));
         }
         let logprobs = (start + 1..=end)

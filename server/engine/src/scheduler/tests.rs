@@ -323,7 +323,7 @@ fn without_prefix_caching_every_sample_prefills_the_whole_prompt() {
     cfg.enable_prefix_caching = false;
     let mut h = Harness::new(cfg);
     let prompt: Vec<u32> = (1..=37).collect();
-    h.add(request(1, 1, &vec![&prompt[..]; 8], params(2))).unwrap();
+    h.add(request(1, 1, &[&prompt[..]; 8], params(2))).unwrap();
     while h.sched.has_unfinished() {
         h.step(sevens);
     }
