@@ -122,6 +122,22 @@ def test_max_tokens_past_the_context_window_is_a_400_naming_the_field(client):
     assert str(max_model_len) in e.value.body["message"]
 
 
+def test_min_tokens_past_the_context_window_is_a_400_naming_it(client):
+    # Without max_tokens the budget is the rest of the window; vLLM then refuses a
+    # min_tokens above it instead of generating until the window is full.
+    import openai
+
+    max_model_len = next(m for m in client.models.list().data if m.id == "smollm2").max_model_len
+    with pytest.raises(openai.BadRequestError) as e:
+        client.chat.completions.create(
+            model="smollm2",
+            messages=[{"role": "user", "content": "hi"}],
+            extra_body={"min_tokens": max_model_len},
+        )
+    assert e.value.body["param"] == "min_tokens"
+    assert str(max_model_len) in e.value.body["message"]
+
+
 def test_n_samples_are_returned_with_their_indices(client):
     resp = client.chat.completions.create(
         model="smollm2",
@@ -252,3 +268,12 @@ def test_a_bad_response_format_is_a_400_naming_it(client):
                 model="smollm2", messages=[{"role": "user", "content": "hi"}], response_format=fmt
             )
         assert e.value.body["param"] == "response_format"
+    # A bad regex keeps the detail that follows the parser's "regex parse error:" line.
+    schema = {"type": "string", "pattern": "[unclosed"}
+    with pytest.raises(openai.BadRequestError) as e:
+        client.chat.completions.create(
+            model="smollm2",
+            messages=[{"role": "user", "content": "hi"}],
+            response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": schema}},
+        )
+    assert "unclosed character class" in e.value.body["message"]

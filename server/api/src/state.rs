@@ -94,11 +94,6 @@ impl AppState {
         }
     }
 
-    /// The generation budget for a prompt of `prompt_len` tokens: `requested` (or the
-    /// rest of the context window).
-    ///
-    /// Errors: 400 giving both numbers when the prompt leaves no room to generate, or
-    /// 400 on `max_tokens` when prompt + `requested` exceed the context window.
     /// Refuses, before tokenizing, a text that cannot fit the context window whatever
     /// its tokenization (more bytes than `max_model_len` of the longest tokens).
     pub fn check_text_fits(&self, text_bytes: usize, param: &str) -> Result<(), ApiError> {
@@ -116,7 +111,22 @@ impl AppState {
         Ok(())
     }
 
-    pub fn max_tokens_for(&self, prompt_len: usize, requested: Option<usize>, param: &str, field: &str) -> Result<usize, ApiError> {
+    /// The generation budget for a prompt of `prompt_len` tokens: `requested` (or the
+    /// rest of the context window), never below `min_tokens`.
+    ///
+    /// Errors: 400 giving both numbers when the prompt leaves no room to generate, 400
+    /// on `field` (`max_tokens` or `max_completion_tokens`) when prompt + `requested`
+    /// exceed the context window, or 400 on `min_tokens` when it exceeds the rest of the
+    /// window (vLLM checks `min_tokens <= max_tokens` after defaulting `max_tokens`; a
+    /// requested `max_tokens` was already checked against it when parsed).
+    pub fn max_tokens_for(
+        &self,
+        prompt_len: usize,
+        requested: Option<usize>,
+        min_tokens: usize,
+        param: &str,
+        field: &str,
+    ) -> Result<usize, ApiError> {
         if prompt_len == 0 {
             return Err(ApiError::invalid(param, "The prompt is empty."));
         }
@@ -132,6 +142,14 @@ impl AppState {
         }
         let room = self.max_model_len - prompt_len;
         match requested {
+            None if min_tokens > room => Err(ApiError::invalid(
+                "min_tokens",
+                format!(
+                    "`min_tokens` ({min_tokens}) exceeds the {room} tokens this model's context window of {} tokens \
+                     leaves after the {prompt_len}-token prompt.",
+                    self.max_model_len
+                ),
+            )),
             None => Ok(room),
             Some(r) if r <= room => Ok(r),
             // vLLM and OpenAI refuse rather than silently shorten the budget.
@@ -156,16 +174,27 @@ impl AppState {
             .grammar
             .as_ref()
             .ok_or_else(|| ApiError::invalid("response_format", "Structured output is not available for this model."))?;
-        compiler.check(output).map_err(|e| {
-            // llguidance appends its parser state after the first line: keep the message.
-            let message = format!("{e:#}");
-            let first = message.lines().next().unwrap_or_default();
-            ApiError::invalid("response_format", format!("Invalid `response_format`: {first}"))
-        })
+        compiler
+            .check(output)
+            .map_err(|e| ApiError::invalid("response_format", format!("Invalid `response_format`: {}", grammar_error(&format!("{e:#}")))))
     }
 
     /// Seed of sample `i` of a request: `seed + i`, else `--seed + i`, else random.
     pub fn sample_seed(&self, request_seed: Option<u64>, base: u64, i: usize) -> u64 {
         request_seed.or(self.default_seed).unwrap_or(base).wrapping_add(i as u64)
     }
+}
+
+/// The part of a grammar compiler's error worth showing a client, on one line.
+/// llguidance appends its parser state after the first line, so that line is kept;
+/// but a first line ending in `:` only introduces its detail (the `regex` crate's
+/// `regex parse error:`, then the pattern, a caret and `error: ...`), so the next
+/// few lines are joined to it.
+fn grammar_error(message: &str) -> String {
+    let mut lines = message.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or_default().to_string();
+    if !first.ends_with(':') {
+        return first;
+    }
+    std::iter::once(first).chain(lines.take(3).map(String::from)).collect::<Vec<_>>().join(" ")
 }

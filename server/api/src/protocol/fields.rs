@@ -111,8 +111,11 @@ impl<'a> Fields<'a> {
         match self.get(name) {
             None => Ok(None),
             Some(v) => {
-                let n = as_integer(v)
-                    .ok_or_else(|| ApiError::invalid(name, format!("`{name}` must be an integer.")))?;
+                let n = as_integer(v).ok_or_else(|| match v {
+                    // An integer, but past what a 64-bit signed integer holds.
+                    Value::Number(_) => ApiError::invalid(name, format!("`{name}` must be an integer between {min} and {max}, got {v}.")),
+                    _ => ApiError::invalid(name, format!("`{name}` must be an integer.")),
+                })?;
                 if n >= min && n <= max {
                     Ok(Some(n))
                 } else if max == i64::MAX {
@@ -203,6 +206,16 @@ mod tests {
         assert_eq!(f.int_in("a", 0, 10).unwrap(), Some(3));
         assert!(f.int_in("b", 0, 10).is_err());
         assert!(f.count("c", 0).is_err());
+    }
+
+    #[test]
+    fn an_integer_past_64_bits_is_refused_with_the_range() {
+        let body = json!({"seed": 18_446_744_073_709_551_615_u64, "n": "2"});
+        let f = Fields::new(&body).unwrap();
+        let err = f.int_in("seed", i64::MIN, i64::MAX).unwrap_err();
+        assert_eq!(err.param.as_deref(), Some("seed"));
+        assert!(err.message.contains("between -9223372036854775808 and 9223372036854775807, got 18446744073709551615"), "{}", err.message);
+        assert_eq!(f.count("n", 1).unwrap_err().message, "`n` must be an integer.");
     }
 
     #[test]

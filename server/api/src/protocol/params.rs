@@ -195,7 +195,7 @@ impl GenerationParams {
             logit_bias: self.logit_bias.clone(),
             seed,
             max_tokens,
-            min_tokens: self.min_tokens.min(max_tokens),
+            min_tokens: self.min_tokens,
             stop_token_ids: self.stop_token_ids.clone(),
             ignore_eos: self.ignore_eos,
             logprobs: self.logprobs,

@@ -39,7 +39,7 @@ async fn handle(state: SharedState, body: Value) -> Result<Response, ApiError> {
     let mut kwargs = state.default_template_kwargs.clone();
     kwargs.extend(req.template_kwargs);
     let (prompt_text, prompt_ids) = render(&state, req.messages, kwargs).await?;
-    let max_tokens = state.max_tokens_for(prompt_ids.len(), req.params.max_tokens, "messages", req.params.max_tokens_field)?;
+    let max_tokens = state.max_tokens_for(prompt_ids.len(), req.params.max_tokens, req.params.min_tokens, "messages", req.params.max_tokens_field)?;
     let think_ids: Option<ThinkTokenIds> = state.tokenizer.think_token_ids().map(Into::into);
     let starts_in_reasoning = match (state.reasoning_parser, think_ids) {
         (ReasoningParser::DeepseekR1, _) => true,

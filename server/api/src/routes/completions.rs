@@ -85,7 +85,7 @@ pub(super) fn raw_prompts(
     tokenized
         .into_iter()
         .map(|(ids, text)| {
-            let max_tokens = state.max_tokens_for(ids.len(), params.max_tokens, param, max_tokens_field)?;
+            let max_tokens = state.max_tokens_for(ids.len(), params.max_tokens, params.min_tokens, param, max_tokens_field)?;
             let starts_in_reasoning = prompt_opens_reasoning(state, &ids);
             let thinking_budget = state.thinking.resolve(&params.reasoning, starts_in_reasoning, track);
             let echo = params.echo.then(|| text.into());
