@@ -75,7 +75,8 @@ pub(crate) struct Scratch {
     scores: Vec<f32>,
     /// One K or V row converted to f32 (unused for an f32 cache).
     row: Vec<f32>,
-    /// A panel of K transposed, `[head_dim, W]` (tiles of many rows only).
+    /// A panel of K transposed, `[head_dim, W]` (tiles of many rows); in a decode of
+    /// a non-f32 cache, up to eight K rows widened to f32 (`[SCORES, head_dim]`).
     kt: Vec<f32>,
     /// The chunk's K rows, then its V rows, in f32, `[CHUNK, head_dim]` (a cache of
     /// another dtype only).
